@@ -3,7 +3,6 @@
 package serve
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -103,8 +102,4 @@ func (o *ServeOptions) complete() error {
 		return cmdutil.FlagErrorf("--log-format must be json or text, got %q", o.LogFormat)
 	}
 	return nil
-}
-
-func serveRun(cmd *cobra.Command, opts *ServeOptions) error {
-	return fmt.Errorf("ecapi serve: %w", cmdutil.ErrNotImplemented)
 }

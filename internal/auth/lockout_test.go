@@ -1,0 +1,84 @@
+package auth_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ecapi/ecapi/internal/auth"
+)
+
+func TestLockout(t *testing.T) {
+	// Each step: advance the clock, then fail (f), succeed (s) or check (c);
+	// want is the wait Check/Fail reports afterwards (0: not locked).
+	type step struct {
+		advance time.Duration
+		op      byte
+		want    time.Duration
+	}
+	const w = 10 * time.Minute
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"under the limit", []step{{0, 'f', 0}, {time.Second, 'f', 0}, {0, 'c', 0}}},
+		{"third failure locks", []step{{0, 'f', 0}, {time.Minute, 'f', 0}, {time.Minute, 'f', w - 2*time.Minute}, {time.Minute, 'c', w - 3*time.Minute}}},
+		{"window anchored at first failure", []step{{0, 'f', 0}, {w - time.Second, 'f', 0}, {time.Second, 'f', 0}, {0, 'c', 0}}},
+		{"lock ends with the window", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {w - time.Nanosecond, 'c', time.Nanosecond}, {time.Nanosecond, 'c', 0}}},
+		{"success forgets", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 's', 0}, {0, 'f', 0}, {0, 'f', 0}, {0, 'c', 0}}},
+		{"success lifts a lock", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {0, 's', 0}, {0, 'c', 0}}},
+		{"failures while locked keep the window", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {time.Minute, 'f', w - time.Minute}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &manualClock{now: testNow}
+			l := auth.NewLockout(3, w)
+			l.Now = clock.Now
+			for i, s := range tc.steps {
+				clock.Advance(s.advance)
+				var got time.Duration
+				switch s.op {
+				case 'f':
+					locked, wait := l.Fail("c1")
+					if locked != (wait > 0) {
+						t.Fatalf("step %d: locked %v with wait %v", i, locked, wait)
+					}
+					got = wait
+				case 's':
+					l.Succeed("c1")
+					got = l.Check("c1")
+				case 'c':
+					got = l.Check("c1")
+				}
+				if got != s.want {
+					t.Fatalf("step %d (%c): wait %v, want %v", i, s.op, got, s.want)
+				}
+				if other := l.Check("c2"); other != 0 {
+					t.Fatalf("step %d: an unrelated client waits %v", i, other)
+				}
+			}
+		})
+	}
+}
+
+func TestLockoutManyClients(t *testing.T) {
+	clock := &manualClock{now: testNow}
+	l := auth.NewLockout(2, time.Minute)
+	l.Now = clock.Now
+	// Many clients failing once, then time passing: old entries must not
+	// lock anyone out and new clients still get their own windows.
+	for i := 0; i < 3000; i++ {
+		l.Fail(ipFor(i))
+	}
+	clock.Advance(time.Minute)
+	for i := 0; i < 3000; i++ {
+		if locked, _ := l.Fail(ipFor(i)); locked {
+			t.Fatalf("client %d locked by a failure from an expired window", i)
+		}
+	}
+	if locked, _ := l.Fail(ipFor(7)); !locked {
+		t.Error("second failure within the window did not lock")
+	}
+}
+
+func ipFor(i int) string { return fmt.Sprintf("10.1.%d.%d", i/256, i%256) }

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ecapi/ecapi/internal/auth"
+	"github.com/ecapi/ecapi/pkg/api"
+)
+
+var healthBody = mustJSON(api.HealthResponse{Status: "ok"})
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeBody(w, http.StatusOK, healthBody)
+}
+
+func (s *Server) versionHandler(w http.ResponseWriter, r *http.Request) {
+	writeBody(w, http.StatusOK, s.version)
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	var req api.TokenRequest
+	if e := decodeJSON(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.Password == "" {
+		writeError(w, errorf(http.StatusBadRequest, `missing "password": send {"password":"<installer-password>"}`))
+		return
+	}
+	client := clientIP(r)
+	token, _, err := s.auth.Login(r.Context(), client, req.Password)
+	var locked *auth.LockedOutError
+	switch {
+	case err == nil:
+		s.audit.Info("login", "result", "success", "client", client)
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, api.TokenResponse{Token: token})
+	case errors.Is(err, auth.ErrWrongPassword):
+		s.metrics.loginFailures.Inc()
+		s.audit.Warn("login", "result", "wrong password", "client", client)
+		if errors.As(err, &locked) {
+			s.audit.Warn("login lockout", "client", client, "retryAfter", locked.RetryAfter.String())
+		}
+		writeError(w, errorf(http.StatusUnauthorized, "wrong password: use the installer password set at install time"))
+	case errors.As(err, &locked):
+		s.metrics.lockouts.Inc()
+		s.audit.Warn("login", "result", "locked out", "client", client)
+		retryAfter(w, locked.RetryAfter)
+		writeError(w, errorf(http.StatusTooManyRequests, "%s", locked.Error()))
+	case errors.Is(err, auth.ErrBusy):
+		retryAfter(w, auth.LoginWait)
+		writeError(w, errorf(http.StatusServiceUnavailable, "too many logins in progress: retry after the Retry-After delay"))
+	case errors.Is(err, auth.ErrPasswordUnavailable), errors.Is(err, auth.ErrNoSigningKey):
+		s.logger.Error("login", "err", err)
+		retryAfter(w, 5e9)
+		writeError(w, errorf(http.StatusServiceUnavailable, "logins are unavailable: the password or signing-key secret cannot be read; check that the Kubernetes API is up"))
+	default:
+		s.logger.Error("login", "err", err)
+		writeError(w, errorf(http.StatusInternalServerError, "login failed: internal error, see the server log"))
+	}
+}
+
+func (s *Server) nodesHandler(w http.ResponseWriter, r *http.Request) {
+	snap, err := s.nodes.Snapshot()
+	if err != nil {
+		retryAfter(w, 2e9)
+		writeError(w, errorf(http.StatusServiceUnavailable, "the node list is unavailable (%v): retry shortly", err))
+		return
+	}
+	body, etag := snap.JSON, snap.ETag
+	h := w.Header()
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("Cache-Control", "no-cache")
+	if acceptsGzip(r) {
+		body, etag = snap.Gzip, snap.ETagGzip
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		h.Del("Content-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeBody(w, http.StatusOK, body)
+}
+
+// acceptsGzip reports whether Accept-Encoding lists gzip with a non-zero q.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		for _, p := range strings.Split(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+				q, err := strconv.ParseFloat(v, 64)
+				return err == nil && q > 0
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
