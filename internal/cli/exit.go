@@ -72,8 +72,11 @@ func classify(err error) (ExitCode, string) {
 		return ExitTimeout, err.Error()
 	case errors.As(err, &tlsErr):
 		hint := "pass --ca-file with the server's CA, or --pin with its public key pin"
-		if tlsErr.Pin != "" {
-			hint = fmt.Sprintf("if you trust this server, pass --pin '%s'", tlsErr.Pin)
+		switch {
+		case errors.Is(err, client.ErrPinMismatch) && tlsErr.Pin != "":
+			hint = fmt.Sprintf("if the server's certificate was replaced on purpose, log in again with --pin '%s'; otherwise do not trust it", tlsErr.Pin)
+		case tlsErr.Pin != "":
+			hint = fmt.Sprintf("if you trust this server, pass --pin '%s' (or run `ecapi login` on a terminal to check its fingerprint)", tlsErr.Pin)
 		}
 		return ExitTLS, fmt.Sprintf("%v; %s", err, hint)
 	case errors.As(err, &authErr):
@@ -84,6 +87,8 @@ func classify(err error) (ExitCode, string) {
 		return ExitError, fmt.Sprintf("%v; run `ecapi wait-ready` first", err)
 	case errors.As(err, &connErr):
 		return ExitError, fmt.Sprintf("%v; check --server and that `ecapi serve` runs there", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitError, fmt.Sprintf("%v; the command ran out of time: raise --timeout", err)
 	case errors.Is(err, cmdutil.ErrNotImplemented):
 		return ExitError, err.Error()
 	}

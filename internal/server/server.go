@@ -56,6 +56,7 @@ type Server struct {
 	metrics   *Metrics
 	auth      Authenticator
 	nodes     NodeSource
+	joins     Joiner
 	version   []byte
 	router    *router
 	handler   http.Handler

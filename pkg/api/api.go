@@ -58,6 +58,13 @@ type NodesResponse struct {
 // CreateJoinCommandRequest is the body of POST /v1/create-join-command.
 type CreateJoinCommandRequest struct {
 	Roles []string `json:"roles"`
+
+	// TTL, MaxUses and AllowParallel are ecapi extensions, omitted when
+	// unset so that a request without them is exactly the documented one.
+	// TTL is a Go duration ("30m"); MaxUses 0 means the server's default.
+	TTL           string `json:"ttl,omitempty"`
+	MaxUses       int    `json:"maxUses,omitempty"`
+	AllowParallel bool   `json:"allowParallel,omitempty"`
 }
 
 // JoinStep is one shell step a joining host runs.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 )
@@ -12,7 +13,10 @@ type TLSError struct {
 	// Pin is the SPKI pin (sha256//…) of the certificate the server
 	// presented, when one was seen.
 	Pin string
-	Err error
+	// Cert is the leaf certificate the server presented, when one was
+	// seen, so that a caller can show its fingerprint (see Fingerprint).
+	Cert *x509.Certificate
+	Err  error
 }
 
 func (e *TLSError) Error() string {

@@ -24,7 +24,9 @@ import (
 
 	"github.com/ecapi/ecapi/internal/auth"
 	"github.com/ecapi/ecapi/internal/build"
+	"github.com/ecapi/ecapi/internal/bundle"
 	"github.com/ecapi/ecapi/internal/ecconfig"
+	"github.com/ecapi/ecapi/internal/join"
 	"github.com/ecapi/ecapi/internal/kube"
 	"github.com/ecapi/ecapi/internal/license"
 	"github.com/ecapi/ecapi/internal/nodes"
@@ -119,15 +121,23 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 		return nil, fmt.Errorf("could not list nodes within %s: check that the kube-apiserver at %s is up and that ecapi may list and watch nodes", syncTimeout, restCfg.Host)
 	}
 
-	metrics := server.NewMetrics()
-	srv := server.New(server.Config{Logger: logger, Metrics: metrics, Auth: authSvc, Nodes: nodeCache, Build: info})
-
 	addr := net.JoinHostPort(bind, strconv.Itoa(opts.APIPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (--bind-address, --api-port): %w", addr, err)
 	}
 	addr = ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	metrics := server.NewMetrics()
+	srv := server.New(server.Config{Logger: logger, Metrics: metrics, Auth: authSvc, Nodes: nodeCache, Build: info})
+	joins, err := newJoins(ctx, client, opts, roles, lic, nodeCache, authSvc.Tokens, advertise, port, certs.Pin, logger)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv.EnableJoins(joins)
+
 	d := &daemon{addr: ln.Addr(), pin: certs.Pin(), logger: logger, errs: make(chan error, 2), cancel: cancel}
 	d.api = srv.HTTPServer(addr, server.TLSConfig(certs.GetCertificate))
 	go func() { d.errs <- serveErr("API", d.api.ServeTLS(ln, "", "")) }()
@@ -269,6 +279,35 @@ func loadCertificate(opts *ServeOptions, bind, advertise string, logger *slog.Lo
 		return nil, err
 	}
 	return r, nil
+}
+
+// newJoins wires the join service: seed key, bundle store (warmed in the
+// background so the first download does not compress GBs), tokens.
+func newJoins(ctx context.Context, client kubernetes.Interface, opts *ServeOptions, roles *ecconfig.Config, lic *license.License,
+	nodeCache *nodes.Cache, tokens *auth.Tokens, advertise string, port int, pin func() string, logger *slog.Logger) (*join.Service, error) {
+	seeds, err := join.NewSeedSigner(ctx, client, opts.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("%w (--namespace %s)", err, opts.Namespace)
+	}
+	store := bundle.NewStore(opts.DataDir, lic.AppSlug, filepath.Join(opts.DataDir, "ecapi", "bundle-cache"), logger)
+	go func() {
+		start := time.Now()
+		if err := store.Warm(ctx); err != nil {
+			if errors.Is(err, bundle.ErrMissingBinary) {
+				logger.Warn("join bundles will fail until the app binary exists", "path", filepath.Join(opts.DataDir, "bin", lic.AppSlug))
+				return
+			}
+			if ctx.Err() == nil {
+				logger.Warn("warm the join bundle cache", "err", err)
+			}
+			return
+		}
+		logger.Info("join bundle cache ready", "took", time.Since(start).Round(time.Millisecond).String())
+	}()
+	return &join.Service{
+		Client: client, Roles: roles, License: lic, Nodes: nodeCache, Tokens: tokens, Seeds: seeds, Bundles: store,
+		Advertise: advertise, Port: port, Pin: pin, Logger: logger,
+	}, nil
 }
 
 func newAuth(ctx context.Context, client kubernetes.Interface, opts *ServeOptions) (*auth.Service, error) {
