@@ -9,8 +9,9 @@ import (
 )
 
 func TestLockout(t *testing.T) {
-	// Each step: advance the clock, then fail (f), succeed (s) or check (c);
-	// want is the wait Check/Fail reports afterwards (0: not locked).
+	// Each step: advance the clock, then fail (f), attempt (a), forgive (g),
+	// succeed (s) or check (c); want is the wait the call (or a Check after
+	// it) reports (0: not locked).
 	type step struct {
 		advance time.Duration
 		op      byte
@@ -28,6 +29,11 @@ func TestLockout(t *testing.T) {
 		{"success forgets", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 's', 0}, {0, 'f', 0}, {0, 'f', 0}, {0, 'c', 0}}},
 		{"success lifts a lock", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {0, 's', 0}, {0, 'c', 0}}},
 		{"failures while locked keep the window", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {time.Minute, 'f', w - time.Minute}}},
+		{"attempts count before their outcome", []step{{0, 'a', 0}, {0, 'a', 0}, {time.Minute, 'a', 0}, {0, 'a', w - time.Minute}, {0, 'c', w - time.Minute}}},
+		{"forgiven attempts do not count", []step{{0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'a', 0}, {0, 'c', 0}}},
+		{"forgive keeps earlier failures", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'c', 0}, {0, 'f', w}}},
+		{"attempt and failures share the window", []step{{0, 'a', 0}, {time.Minute, 'f', 0}, {time.Minute, 'f', w - 2*time.Minute}, {0, 'a', w - 2*time.Minute}}},
+		{"forgive without attempts is harmless", []step{{0, 'g', 0}, {0, 'f', 0}, {0, 'f', 0}, {0, 'c', 0}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,6 +50,11 @@ func TestLockout(t *testing.T) {
 						t.Fatalf("step %d: locked %v with wait %v", i, locked, wait)
 					}
 					got = wait
+				case 'a':
+					got = l.Attempt("c1")
+				case 'g':
+					l.Forgive("c1")
+					got = l.Check("c1")
 				case 's':
 					l.Succeed("c1")
 					got = l.Check("c1")
@@ -65,13 +76,13 @@ func TestLockoutManyClients(t *testing.T) {
 	clock := &manualClock{now: testNow}
 	l := auth.NewLockout(2, time.Minute)
 	l.Now = clock.Now
-	// Many clients failing once, then time passing: old entries must not
-	// lock anyone out and new clients still get their own windows.
-	for i := 0; i < 3000; i++ {
+	// More clients than the sweep threshold fail once, then time passes:
+	// old entries must lock no one out and new clients get their own windows.
+	for i := 0; i < 1100; i++ {
 		l.Fail(ipFor(i))
 	}
 	clock.Advance(time.Minute)
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < 1100; i++ {
 		if locked, _ := l.Fail(ipFor(i)); locked {
 			t.Fatalf("client %d locked by a failure from an expired window", i)
 		}
@@ -82,3 +93,17 @@ func TestLockoutManyClients(t *testing.T) {
 }
 
 func ipFor(i int) string { return fmt.Sprintf("10.1.%d.%d", i/256, i%256) }
+
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.1":             "10.0.0.1",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9": "2001:db8:1:2::/64",
+		"::ffff:10.0.0.1":      "::ffff:10.0.0.1",
+		"not an ip":            "not an ip",
+	} {
+		if got := auth.ClientKey(in); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -145,3 +145,42 @@ type staticKeys struct {
 
 func (k *staticKeys) Current() (string, []byte, error) { return k.kid, k.key, nil }
 func (k *staticKeys) Lookup(kid string) ([]byte, bool) { return k.key, kid == k.kid }
+
+// Concurrent guesses must not all pass the lockout check before any is
+// counted: with the bcrypt pool full, only MaxFailures attempts may queue,
+// the rest are refused at once.
+func TestLoginConcurrentGuessesAreCounted(t *testing.T) {
+	const maxFailures, guesses = 5, 12
+	hash := minCostHash(t, "pw")
+	svc := &Service{
+		Tokens:  &Tokens{Keys: &staticKeys{kid: "k", key: make([]byte, 32)}},
+		Checker: NewChecker(hash, 1),
+		Lockout: NewLockout(maxFailures, time.Hour),
+		Hashes:  hash,
+	}
+	release := holdSlots(svc.Checker)
+	results := make(chan error, guesses)
+	for i := 0; i < guesses; i++ {
+		go func() {
+			_, _, err := svc.Login(context.Background(), "attacker", "guess")
+			results <- err
+		}()
+	}
+	// The surplus guesses are refused without waiting for a worker.
+	for i := 0; i < guesses-maxFailures; i++ {
+		err := <-results
+		var locked *LockedOutError
+		if !errors.As(err, &locked) || errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("surplus guess %d: %v, want a lockout without a password check", i, err)
+		}
+	}
+	release()
+	for i := 0; i < maxFailures; i++ {
+		if err := <-results; !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("queued guess %d: %v, want ErrWrongPassword", i, err)
+		}
+	}
+	if wait := svc.Lockout.Check("attacker"); wait <= 0 {
+		t.Error("attacker not locked out after the guesses")
+	}
+}

@@ -62,20 +62,23 @@ type Service struct {
 }
 
 // Login checks the password for client (an IP) and issues a login token.
-func (s *Service) Login(ctx context.Context, client, password string) (string, time.Time, error) {
-	if wait := s.Lockout.Check(client); wait > 0 {
+func (s *Service) Login(ctx context.Context, clientIP, password string) (string, time.Time, error) {
+	client := ClientKey(clientIP)
+	if wait := s.Lockout.Attempt(client); wait > 0 {
 		return "", time.Time{}, &LockedOutError{RetryAfter: wait}
 	}
 	ctx, cancel := context.WithTimeout(ctx, LoginWait)
 	defer cancel()
 	hash, err := s.Checker.Check(ctx, password)
 	if errors.Is(err, ErrWrongPassword) {
-		if locked, wait := s.Lockout.Fail(client); locked {
+		// Attempt already counted it; say so if that used up the last try.
+		if wait := s.Lockout.Check(client); wait > 0 {
 			return "", time.Time{}, errors.Join(err, &LockedOutError{RetryAfter: wait})
 		}
 		return "", time.Time{}, err
 	}
 	if err != nil {
+		s.Lockout.Forgive(client)
 		return "", time.Time{}, err
 	}
 	s.Lockout.Succeed(client)

@@ -57,10 +57,16 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				s.logger.Error("handler panic", "route", s.router.route(r), "panic", p)
-				if sw.status == 0 {
-					writeError(sw, errorf(http.StatusInternalServerError, "internal error"))
+				if p == http.ErrAbortHandler {
+					panic(p)
 				}
+				s.logger.Error("handler panic", "route", s.router.route(r), "panic", p)
+				if sw.status != 0 {
+					// Headers are out: abort the connection so the client
+					// cannot take a truncated body for a complete one.
+					panic(http.ErrAbortHandler)
+				}
+				writeError(sw, errorf(http.StatusInternalServerError, "internal error"))
 			}
 			d := time.Since(start)
 			route := s.router.route(r)
@@ -87,8 +93,10 @@ func bearer(r *http.Request) (string, string) {
 	case len(values) > 1:
 		return "", "more than one Authorization header: send exactly one"
 	}
-	scheme, token, ok := strings.Cut(values[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	// net/http trims trailing spaces, so "Bearer " arrives as "Bearer":
+	// that is an empty token, not another scheme.
+	scheme, token, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", "unsupported authorization scheme: send 'Authorization: Bearer <token>'"
 	}
 	token = strings.TrimSpace(token)
