@@ -10,7 +10,7 @@ LDFLAGS := -s -w \
 	-X github.com/ecapi/ecapi/internal/build.Commit=$(COMMIT) \
 	-X github.com/ecapi/ecapi/internal/build.Date=$(DATE)
 
-.PHONY: build run test test-long testenv generate check-generated bench fmt vet
+.PHONY: build run test test-long testenv generate check-generated bench bench-cli fmt vet
 
 build: ## build bin/ecapi
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ecapi
@@ -28,3 +28,7 @@ test: testenv ## vet, unit and integration tests against a real kube-apiserver
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+bench-cli: testenv ## hyperfine: `ecapi nodes` vs `kubectl get nodes` on 1 000 nodes, and `ecapi --help`
+	command -v hyperfine >/dev/null || apt-get install -y hyperfine
+	KUBEBUILDER_ASSETS=$$(bash scripts/testenv.sh) $(GO) test -tags measure -count=1 -run TestMeasureNodesCLI -v ./internal/e2e/

@@ -1,3 +1,5 @@
+//go:build measure
+
 package e2e
 
 import (
@@ -19,12 +21,10 @@ const measureNodes = 1000
 
 // TestMeasureNodesCLI is a measurement, not a check: on a cluster of 1000
 // realistic nodes it runs hyperfine on `ecapi nodes` against `kubectl get
-// nodes`, and on `ecapi --help`, and logs the figures. It is opt-in
-// (ECAPI_MEASURE=1) because it takes a minute and asserts no timings.
+// nodes`, and on `ecapi --help`, and logs the figures. It is built only
+// with -tags measure (make bench-cli): it takes a minute and asserts no
+// timings.
 func TestMeasureNodesCLI(t *testing.T) {
-	if os.Getenv("ECAPI_MEASURE") != "1" {
-		t.Skip("measurement: run with ECAPI_MEASURE=1 -run TestMeasureNodesCLI -v")
-	}
 	hyperfine, err := exec.LookPath("hyperfine")
 	if err != nil {
 		t.Fatal("hyperfine is not installed (apt-get install -y hyperfine)")
