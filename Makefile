@@ -32,3 +32,6 @@ fmt:
 bench-cli: testenv ## hyperfine: `ecapi nodes` vs `kubectl get nodes` on 1 000 nodes, and `ecapi --help`
 	command -v hyperfine >/dev/null || apt-get install -y hyperfine
 	KUBEBUILDER_ASSETS=$$(bash scripts/testenv.sh) $(GO) test -tags measure -count=1 -run TestMeasureNodesCLI -v ./internal/e2e/
+
+bench: testenv ## side-by-side benchmark report: /v1/nodes, /v1/health, join-bundle; writes docs/benchmarks.md
+	bash scripts/bench.sh

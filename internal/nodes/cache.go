@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -22,8 +24,14 @@ import (
 // has not synced or the kube-apiserver does not answer.
 var ErrUnavailable = errors.New("the Kubernetes API is unavailable")
 
-// probeInterval is how often the kube-apiserver's /readyz is checked.
-const probeInterval = time.Second
+// The kube-apiserver's /readyz is checked every probeInterval; only
+// probeFailures misses in a row mark the node list unavailable, so one slow
+// answer from a busy kube-apiserver does not turn /v1/nodes into 503s.
+const (
+	probeInterval = time.Second
+	probeTimeout  = 2 * time.Second
+	probeFailures = 3
+)
 
 // Cache watches Nodes and keeps the latest Snapshot.
 type Cache struct {
@@ -50,13 +58,19 @@ func NewCache(client kubernetes.Interface, cfg *ecconfig.Config, logger *slog.Lo
 		informer: inf.Informer(), lister: inf.Lister(),
 		dirty: make(chan struct{}, 1),
 	}
+	// Keep only what the API shows (and join checks): full Nodes carry
+	// images and managedFields, tens of KB each.
+	_ = c.informer.SetTransform(trimNode)
 	c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.markDirty() },
-		UpdateFunc: func(any, any) { c.markDirty() },
+		AddFunc: func(any) { c.markDirty() },
+		UpdateFunc: func(oldObj, newObj any) {
+			// Heartbeats update every node every few seconds; re-encode
+			// only when what /v1/nodes shows changed.
+			if viewChanged(oldObj, newObj, cfg) {
+				c.markDirty()
+			}
+		},
 		DeleteFunc: func(any) { c.markDirty() },
-	})
-	_ = c.informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-		c.setHealthy(false, fmt.Errorf("watch nodes: %w", err))
 	})
 	return c
 }
@@ -144,16 +158,21 @@ func (c *Cache) rebuild() error {
 func (c *Cache) probe(ctx context.Context) {
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
+	misses := 0
 	for {
-		pctx, cancel := context.WithTimeout(ctx, probeInterval)
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(pctx).Error()
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			c.setHealthy(false, fmt.Errorf("kube-apiserver /readyz: %w", err))
-		} else if c.informer.HasSynced() {
+		switch {
+		case err != nil:
+			if misses++; misses >= probeFailures {
+				c.setHealthy(false, fmt.Errorf("kube-apiserver /readyz: %w", err))
+			}
+		case c.informer.HasSynced():
+			misses = 0
 			c.setHealthy(true, nil)
 		}
 		select {
@@ -182,3 +201,28 @@ func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
 // Lister exposes the cached nodes to other services (e.g. joins).
 func (c *Cache) Lister() listersv1.NodeLister { return c.lister }
+
+// trimNode drops the parts of a Node ecapi never reads.
+func trimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	n.ManagedFields = nil
+	n.Status.Images = nil
+	n.Status.VolumesAttached = nil
+	n.Status.VolumesInUse = nil
+	return n, nil
+}
+
+// viewChanged reports whether an update changes the node's API view.
+func viewChanged(oldObj, newObj any, cfg *ecconfig.Config) bool {
+	o, ok1 := oldObj.(*corev1.Node)
+	n, ok2 := newObj.(*corev1.Node)
+	if !ok1 || !ok2 {
+		return true
+	}
+	a, b := View(o, cfg), View(n, cfg)
+	return a.InternalIP != b.InternalIP || a.Ready != b.Ready ||
+		!maps.Equal(a.Labels, b.Labels) || !maps.Equal(a.Annotations, b.Annotations)
+}

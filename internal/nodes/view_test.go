@@ -81,3 +81,30 @@ func TestEncode(t *testing.T) {
 		t.Errorf("empty list = %s", empty.JSON)
 	}
 }
+
+func TestViewChangedIgnoresHeartbeats(t *testing.T) {
+	cfg := ecconfig.Default()
+	old := node("a", map[string]string{"x": "1"}, corev1.ConditionTrue, "10.0.0.1")
+	beat := old.DeepCopy()
+	beat.Status.Conditions[1].LastHeartbeatTime = metav1.Now()
+	beat.Status.Images = []corev1.ContainerImage{{Names: []string{"img"}, SizeBytes: 1}}
+	if viewChanged(old, beat, cfg) {
+		t.Error("a heartbeat counts as a change")
+	}
+	for name, mutate := range map[string]func(*corev1.Node){
+		"label":      func(n *corev1.Node) { n.Labels["x"] = "2" },
+		"annotation": func(n *corev1.Node) { n.Annotations = map[string]string{"a": "b"} },
+		"ready":      func(n *corev1.Node) { n.Status.Conditions[1].Status = corev1.ConditionFalse },
+		"address":    func(n *corev1.Node) { n.Status.Addresses[1].Address = "10.0.0.9" },
+	} {
+		changed := old.DeepCopy()
+		mutate(changed)
+		if !viewChanged(old, changed, cfg) {
+			t.Errorf("%s change not seen", name)
+		}
+	}
+	trimmed, _ := trimNode(beat.DeepCopy())
+	if n := trimmed.(*corev1.Node); n.Status.Images != nil || n.Name != "a" || len(n.Status.Conditions) != 2 {
+		t.Errorf("trimNode = %+v", n.Status)
+	}
+}

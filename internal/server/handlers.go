@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ecapi/ecapi/internal/auth"
 	"github.com/ecapi/ecapi/pkg/api"
@@ -49,6 +51,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &locked):
 		s.metrics.lockouts.Inc()
 		s.audit.Warn("login", "result", "locked out", "client", client)
+		// Hold the 429: a client retrying in a loop then sends about one
+		// request a second instead of thousands, whose TLS and HTTP work
+		// would take the CPU from /v1/health and /v1/nodes (scripts/bench.sh).
+		pause(r.Context(), min(locked.RetryAfter, lockedOutDelay))
 		retryAfter(w, locked.RetryAfter)
 		writeError(w, errorf(http.StatusTooManyRequests, "%s", locked.Error()))
 	case errors.Is(err, auth.ErrBusy):
@@ -114,4 +120,17 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// lockedOutDelay is the longest a locked-out client waits for its 429.
+const lockedOutDelay = time.Second
+
+// pause waits for d, or until ctx ends (the client went away).
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
