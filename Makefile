@@ -10,7 +10,7 @@ LDFLAGS := -s -w \
 	-X github.com/ecapi/ecapi/internal/build.Commit=$(COMMIT) \
 	-X github.com/ecapi/ecapi/internal/build.Date=$(DATE)
 
-.PHONY: build run test test-long testenv generate check-generated bench bench-cli fmt vet
+.PHONY: build run test testenv generate check-generated release-check snapshot bench bench-cli fmt vet
 
 build: ## build bin/ecapi
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ecapi
@@ -35,3 +35,15 @@ bench-cli: testenv ## hyperfine: `ecapi nodes` vs `kubectl get nodes` on 1 000 n
 
 bench: testenv ## side-by-side benchmark report: /v1/nodes, /v1/health, join-bundle; writes docs/benchmarks.md
 	bash scripts/bench.sh
+
+generate: ## regenerate completions/ and man/ from the command tree
+	$(GO) run ./internal/gendocs
+
+check-generated: ## fail when completions/ or man/ drift from the code
+	bash scripts/check-generated.sh
+
+release-check: ## validate .goreleaser.yaml
+	GOFLAGS= $(GO) run github.com/goreleaser/goreleaser/v2@v2.17.0 check
+
+snapshot: ## archives and deb/rpm into dist/, nothing published
+	GOFLAGS= $(GO) run github.com/goreleaser/goreleaser/v2@v2.17.0 release --snapshot --clean --skip=sign

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -24,6 +25,9 @@ const (
 	keyDataPrefix  = "key-"
 	keySize        = 32
 )
+
+// syncTimeout bounds the first read of the watched signing key.
+const syncTimeout = 30 * time.Second
 
 // ErrNoSigningKey means the signing-key Secret is missing or unreadable.
 var ErrNoSigningKey = errors.New("signing key is not available")
@@ -41,8 +45,10 @@ func NewKeyRing(ctx context.Context, client kubernetes.Interface, namespace stri
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	w := kube.WatchSecret(ctx, client, namespace, SigningKeySecret)
-	if !w.WaitForSync(ctx) {
-		return nil, fmt.Errorf("signing key: watch %s/%s did not sync", namespace, SigningKeySecret)
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !w.WaitForSync(syncCtx) {
+		return nil, fmt.Errorf("signing key: could not list and watch secret %s/%s within %s: check that ecapi may list and watch it", namespace, SigningKeySecret, syncTimeout)
 	}
 	return &KeyRing{watch: w}, nil
 }

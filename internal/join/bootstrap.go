@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,9 @@ const (
 	labelManagedBy   = "app.kubernetes.io/managed-by"
 	annotationRoles  = "ecapi.replicated.com/roles"
 	annotationClient = "ecapi.replicated.com/creator-ip"
+	// The use limit (absent: unlimited) and the count of bundle downloads.
+	annotationMaxUses = "ecapi.replicated.com/max-uses"
+	annotationUses    = "ecapi.replicated.com/uses"
 )
 
 var tokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)
@@ -38,6 +43,9 @@ type BootstrapToken struct {
 	Created    time.Time
 	Expires    time.Time
 	CreatorIP  string
+	// MaxUses limits bundle downloads (0: unlimited); Uses counts them.
+	MaxUses int
+	Uses    int
 }
 
 // Value is the token as kubelets and k0s send it: <id>.<secret>.
@@ -57,10 +65,22 @@ func randomString(n int) (string, error) {
 	return string(b), nil
 }
 
+// newToken describes a bootstrap token to create.
+type newToken struct {
+	Roles      []string
+	Controller bool
+	CreatorIP  string
+	Created    time.Time
+	TTL        time.Duration
+	MaxUses    int
+	// Uses starts the count: 1 for a token made for a download at hand.
+	Uses int
+}
+
 // createBootstrapToken stores a new bootstrap token; controller tokens get
 // the usage k0s checks for controller joins, worker tokens the usages that
 // let kubelets authenticate and sign.
-func createBootstrapToken(ctx context.Context, client kubernetes.Interface, roles []string, controller bool, creatorIP string, now time.Time, ttl time.Duration) (BootstrapToken, error) {
+func createBootstrapToken(ctx context.Context, client kubernetes.Interface, spec newToken) (BootstrapToken, error) {
 	secrets := client.CoreV1().Secrets(bootstrapNamespace)
 	for attempt := 0; attempt < 5; attempt++ {
 		id, err := randomString(6)
@@ -71,25 +91,37 @@ func createBootstrapToken(ctx context.Context, client kubernetes.Interface, role
 		if err != nil {
 			return BootstrapToken{}, fmt.Errorf("token secret: %w", err)
 		}
-		t := BootstrapToken{ID: id, Secret: secret, Roles: roles, Controller: controller, Created: now, Expires: now.Add(ttl), CreatorIP: creatorIP}
-		rolesJSON, _ := json.Marshal(roles)
+		t := BootstrapToken{
+			ID: id, Secret: secret, Roles: spec.Roles, Controller: spec.Controller,
+			Created: spec.Created, Expires: spec.Created.Add(spec.TTL), CreatorIP: spec.CreatorIP,
+			MaxUses: spec.MaxUses, Uses: spec.Uses,
+		}
+		rolesJSON, _ := json.Marshal(spec.Roles)
 		data := map[string][]byte{
 			"token-id":     []byte(id),
 			"token-secret": []byte(secret),
 			"expiration":   []byte(t.Expires.UTC().Format(time.RFC3339)),
-			"description":  []byte("ecapi join token for roles " + strings.Join(roles, ", ")),
+			"description":  []byte("ecapi join token for roles " + strings.Join(spec.Roles, ", ")),
 		}
-		if controller {
+		if spec.Controller {
 			data["usage-controller-join"] = []byte("true")
 		} else {
 			data["usage-bootstrap-authentication"] = []byte("true")
 			data["usage-bootstrap-signing"] = []byte("true")
 		}
+		annotations := map[string]string{
+			annotationRoles:  string(rolesJSON),
+			annotationClient: spec.CreatorIP,
+			annotationUses:   strconv.Itoa(spec.Uses),
+		}
+		if spec.MaxUses > 0 {
+			annotations[annotationMaxUses] = strconv.Itoa(spec.MaxUses)
+		}
 		obj := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: bootstrapPrefix + id, Namespace: bootstrapNamespace,
 				Labels:      map[string]string{labelManagedBy: "ecapi"},
-				Annotations: map[string]string{annotationRoles: string(rolesJSON), annotationClient: creatorIP},
+				Annotations: annotations,
 			},
 			Type: bootstrapType,
 			Data: data,
@@ -131,7 +163,39 @@ func fromSecret(s *corev1.Secret) BootstrapToken {
 	if exp, err := time.Parse(time.RFC3339, string(s.Data["expiration"])); err == nil {
 		t.Expires = exp
 	}
+	t.MaxUses, t.Uses = useCounts(s.Annotations)
 	return t
+}
+
+// useCounts reads the use annotations. Edited-in garbage fails closed: an
+// unreadable limit allows one use, an unreadable count uses the limit up.
+func useCounts(annotations map[string]string) (maxUses, uses int) {
+	if v, ok := annotations[annotationMaxUses]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			n = 1
+		}
+		maxUses = n
+	}
+	if v, ok := annotations[annotationUses]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			n = max(maxUses, 1)
+		}
+		uses = n
+	}
+	return maxUses, uses
+}
+
+// sortByCreation orders tokens oldest first (ids break ties, for a stable
+// order within one second).
+func sortByCreation(tokens []BootstrapToken) {
+	sort.Slice(tokens, func(i, j int) bool {
+		if !tokens[i].Created.Equal(tokens[j].Created) {
+			return tokens[i].Created.Before(tokens[j].Created)
+		}
+		return tokens[i].ID < tokens[j].ID
+	})
 }
 
 // listBootstrapTokens returns the tokens ecapi created that still exist.

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
 
 	"github.com/ecapi/ecapi/internal/auth"
 	"github.com/ecapi/ecapi/internal/bundle"
@@ -46,9 +46,11 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// NodeSource reports the cluster's nodes.
+// NodeSource reports the cluster's nodes: the API view, and the Node
+// objects themselves (for their creation times).
 type NodeSource interface {
 	Snapshot() (*nodes.Snapshot, error)
+	Lister() listersv1.NodeLister
 }
 
 // Service creates join commands and authorizes and assembles join bundles.
@@ -75,6 +77,9 @@ type Grant struct {
 	// Issued is when the join token was made: it fixes file names and the
 	// bundle's timestamps, so a download can be resumed byte for byte.
 	Issued time.Time
+	// JoinToken is set when a join token (not a login token) authorized
+	// the download: its downloads are counted (CountDownload).
+	JoinToken bool
 }
 
 func (s *Service) now() time.Time {
@@ -134,10 +139,8 @@ func (s *Service) readyControllers() ([]string, error) {
 		return nil, wrap(Unavailable, err, "cannot read the node list: %v", err)
 	}
 	var ips []string
-	ctrl := s.Roles.Controller().Name
 	for _, n := range snap.Nodes {
-		_, cp := n.Labels[ecconfig.LabelControlPlane]
-		if n.Ready && (cp || slices.Contains(n.Roles, ctrl)) {
+		if n.Ready && s.isController(n.Labels) {
 			ips = append(ips, n.InternalIP)
 		}
 	}
@@ -145,6 +148,15 @@ func (s *Service) readyControllers() ([]string, error) {
 		return nil, errorf(NotReady, "no Ready controller yet: poll GET /v1/nodes until a controller reports ready: true, then retry")
 	}
 	return ips, nil
+}
+
+// isController tells controllers by the control-plane label or the EC
+// config's controller role.
+func (s *Service) isController(labels map[string]string) bool {
+	if _, cp := labels[ecconfig.LabelControlPlane]; cp {
+		return true
+	}
+	return slices.Contains(s.Roles.RolesOfNode(labels), s.Roles.Controller().Name)
 }
 
 func hasController(roles []ecconfig.Role) bool {
@@ -170,15 +182,26 @@ func (s *Service) CreateCommand(ctx context.Context, req api.CreateJoinCommandRe
 	if err != nil {
 		return nil, err
 	}
-	if req.MaxUses != 0 {
-		return nil, errorf(Invalid, "maxUses is not supported by this server yet: leave it out for an unlimited-use token")
+	maxUses, err := parseMaxUses(req.MaxUses)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.checkJoinable(); err != nil {
 		return nil, err
 	}
-	issued := s.now().UTC().Truncate(time.Second)
+	now := s.now()
+	var warnings []string
+	if hasController(roles) && !req.AllowParallel {
+		// Looked at before this command's own token exists.
+		if warnings, err = s.parallelControllerWarnings(ctx, now); err != nil {
+			return nil, err
+		}
+	}
+	issued := now.UTC().Truncate(time.Second)
 	names := roleNames(roles)
-	bt, err := createBootstrapToken(ctx, s.Client, names, hasController(roles), clientIP, issued, ttl)
+	bt, err := createBootstrapToken(ctx, s.Client, newToken{
+		Roles: names, Controller: hasController(roles), CreatorIP: clientIP, Created: issued, TTL: ttl, MaxUses: maxUses,
+	})
 	if err != nil {
 		return nil, wrap(Unavailable, err, "cannot create the bootstrap token (%v): check that the Kubernetes API is up", err)
 	}
@@ -189,7 +212,8 @@ func (s *Service) CreateCommand(ctx context.Context, req api.CreateJoinCommandRe
 	pin := s.Pin()
 	fileName := BundleFileName(s.License.AppSlug, names, issued)
 	bundleURL := BundleURL(s.Advertise, s.Port, names)
-	s.Logger.Info("join command created", "log", "audit", "roles", names, "tokenID", bt.ID, "client", clientIP, "expires", expires)
+	s.Logger.Info("join command created", "log", "audit", "roles", names, "tokenID", bt.ID, "client", clientIP, "expires", expires,
+		"maxUses", maxUses, "warnings", len(warnings))
 	return &api.CreateJoinCommandResponse{
 		JoinSteps:          Steps(pin, jwtToken, bundleURL, fileName, s.License.AppSlug),
 		TokenID:            bt.ID,
@@ -199,6 +223,7 @@ func (s *Service) CreateCommand(ctx context.Context, req api.CreateJoinCommandRe
 		BundleURL:          bundleURL,
 		BundleFileName:     fileName,
 		SeedKeyFingerprint: s.Seeds.Fingerprint(),
+		Warnings:           warnings,
 	}, nil
 }
 
@@ -218,7 +243,10 @@ func (s *Service) Authorize(ctx context.Context, raw string, queryRoles []string
 			return nil, err
 		}
 		issued := s.now().UTC().Truncate(time.Second)
-		bt, err := createBootstrapToken(ctx, s.Client, roleNames(roles), hasController(roles), clientIP, issued, TokenTTL)
+		// Made for the download at hand, so it counts as used at once.
+		bt, err := createBootstrapToken(ctx, s.Client, newToken{
+			Roles: roleNames(roles), Controller: hasController(roles), CreatorIP: clientIP, Created: issued, TTL: TokenTTL, Uses: 1,
+		})
 		if err != nil {
 			return nil, wrap(Unavailable, err, "cannot create the bootstrap token (%v): check that the Kubernetes API is up", err)
 		}
@@ -227,6 +255,10 @@ func (s *Service) Authorize(ctx context.Context, raw string, queryRoles []string
 	}
 	claims, err := s.Tokens.VerifyJoin(raw)
 	if err != nil {
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			return nil, wrap(Unauthorized, err, "%s: run create-join-command again for a new join token", te.Reason)
+		}
 		return nil, err
 	}
 	if !slices.Equal(claims.Roles, roleNames(roles)) {
@@ -242,7 +274,7 @@ func (s *Service) Authorize(ctx context.Context, raw string, queryRoles []string
 	if !bt.Expires.IsZero() && s.now().After(bt.Expires) {
 		return nil, errorf(Unauthorized, "join token expired at %s: run create-join-command again", bt.Expires.UTC().Format(time.RFC3339))
 	}
-	return &Grant{Token: bt, Roles: roles, Issued: claims.IssuedAt.Time.UTC()}, nil
+	return &Grant{Token: bt, Roles: roles, Issued: claims.IssuedAt.Time.UTC(), JoinToken: true}, nil
 }
 
 // audienceOf peeks at a token's audience to pick its verifier; the verifier
@@ -330,12 +362,13 @@ func (s *Service) List(ctx context.Context) ([]api.JoinToken, error) {
 	if err != nil {
 		return nil, wrap(Unavailable, err, "cannot list join tokens: %v", err)
 	}
-	sort.Slice(tokens, func(i, j int) bool { return tokens[i].Created.Before(tokens[j].Created) })
+	sortByCreation(tokens)
 	out := make([]api.JoinToken, 0, len(tokens))
 	for _, t := range tokens {
 		out = append(out, api.JoinToken{
 			ID: t.ID, Roles: t.Roles, CreatorIP: t.CreatorIP,
 			CreatedAt: t.Created.UTC().Format(time.RFC3339), ExpiresAt: t.Expires.UTC().Format(time.RFC3339),
+			MaxUses: t.MaxUses, Uses: t.Uses,
 		})
 	}
 	return out, nil

@@ -40,11 +40,16 @@ func BundleURL(advertise string, port int, roles []string) string {
 // Steps builds the three documented join steps. The download pins the
 // server's key, so -k is safe with the self-signed certificate.
 func Steps(pin, joinToken, bundleURL, fileName, slug string) []api.JoinStep {
-	download := strings.Join([]string{
+	args := []string{
 		"curl", "-fsS", "-k", "--pinnedpubkey", ShellQuote(pin),
 		"-H", ShellQuote("Authorization: Bearer " + joinToken),
-		ShellQuote(bundleURL), "-o", ShellQuote(fileName),
-	}, " ")
+	}
+	if strings.Contains(bundleURL, "://[") {
+		// Older curl reads an IPv6 URL's brackets as a glob pattern.
+		args = append(args, "-g")
+	}
+	args = append(args, ShellQuote(bundleURL), "-o", ShellQuote(fileName))
+	download := strings.Join(args, " ")
 	return []api.JoinStep{
 		{Description: StepDownload, Command: download},
 		{Description: StepExtract, Command: "tar xzf " + ShellQuote(fileName)},

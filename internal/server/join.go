@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ type Joiner interface {
 	CreateCommand(ctx context.Context, req api.CreateJoinCommandRequest, clientIP string) (*api.CreateJoinCommandResponse, error)
 	Authorize(ctx context.Context, raw string, roles []string, loginCheck func(string) error, clientIP string) (*join.Grant, error)
 	Open(ctx context.Context, g *join.Grant) (*bundle.Bundle, string, error)
+	CountDownload(ctx context.Context, g *join.Grant) error
 	List(ctx context.Context) ([]api.JoinToken, error)
 	Revoke(ctx context.Context, id, clientIP string) error
 }
@@ -76,6 +78,13 @@ func (s *Server) joinBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.Close()
+	// Counted after Open, so a bundle that cannot be built costs no use.
+	if !resumes(r, b.ETag()) {
+		if err := s.joins.CountDownload(r.Context(), grant); err != nil {
+			writeError(w, s.joinError(err))
+			return
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/gzip")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName}))
@@ -84,6 +93,25 @@ func (s *Server) joinBundle(w http.ResponseWriter, r *http.Request) {
 	out := &bundleWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
 	http.ServeContent(out, r, fileName, grant.Issued, b)
 	s.metrics.bundleBytes.Add(float64(out.sent))
+}
+
+// resumes reports whether r continues a download of this very bundle: one
+// byte range that starts past the first byte, conditional (If-Range) on the
+// bundle's ETag. Such a request is not another use of the join token. The
+// ETag depends on the token's secret material, so only a client that was
+// sent this bundle before (a counted download) can know it; a range from
+// byte 0, several ranges, or a suffix range count as a new download.
+func resumes(r *http.Request, etag string) bool {
+	if r.Header.Get("If-Range") != etag {
+		return false
+	}
+	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return false
+	}
+	first, _, ok := strings.Cut(spec, "-")
+	start, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	return ok && err == nil && start > 0
 }
 
 func (s *Server) listJoinTokens(w http.ResponseWriter, r *http.Request) {

@@ -97,6 +97,10 @@ type JoinToken struct {
 	CreatedAt string   `json:"createdAt"`
 	ExpiresAt string   `json:"expiresAt"`
 	CreatorIP string   `json:"creatorIP,omitempty"`
+	// MaxUses limits the bundle downloads (omitted: unlimited); Uses
+	// counts those made so far.
+	MaxUses int `json:"maxUses,omitempty"`
+	Uses    int `json:"uses"`
 }
 
 // JoinTokensResponse is the body of GET /v1/join-tokens.

@@ -80,6 +80,7 @@ terminal, with a progress bar on stderr while downloading.`,
 	cmd.Flags().StringVarP(&opts.File, "output-file", "O", "", "write the bundle to this file, - for stdout (default: the server's file name)")
 	cmd.Flags().StringVar(&opts.OutputDir, "output-dir", "", "write the bundle into this directory (default: the current one)")
 	cmd.Flags().StringVar(&opts.Extract, "extract", "", "also extract the bundle into this directory and verify SHA256SUMS")
+	_ = cmd.RegisterFlagCompletionFunc("roles", cmdutil.CompleteRoles(f))
 	return cmd
 }
 

@@ -70,9 +70,11 @@ Ready the server answers 409: run ecapi wait-ready first.`,
 	}
 	cmd.Flags().StringSliceVar(&opts.Roles, "roles", nil, "comma-separated role names from the EC config (required)")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text, json or shell")
-	cmd.Flags().DurationVar(&opts.TTL, "ttl", 0, "lifetime of the join token (default: the server's, 1h)")
-	cmd.Flags().IntVar(&opts.MaxUses, "max-uses", 0, "how many bundle downloads the join token allows (default: the server's)")
-	cmd.Flags().BoolVar(&opts.AllowParallel, "allow-parallel", false, "let several hosts use the join token at the same time")
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", 0, "lifetime of the join token, 5m to 24h (default: the server's, 1h)")
+	cmd.Flags().IntVar(&opts.MaxUses, "max-uses", 0, "how many bundle downloads the join token allows (default 0: unlimited; 1: single-use)")
+	cmd.Flags().BoolVar(&opts.AllowParallel, "allow-parallel", false, "do not warn when another controller join is still pending (joining controllers in parallel risks etcd errors)")
+	_ = cmd.RegisterFlagCompletionFunc("roles", cmdutil.CompleteRoles(f))
+	_ = cmd.RegisterFlagCompletionFunc("output", cmdutil.CompleteOutput("text", "json", "shell"))
 	return cmd
 }
 

@@ -68,6 +68,8 @@ again when it changes, until interrupted.`,
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, wide, json or yaml")
 	cmd.Flags().StringVar(&opts.Role, "role", "", "only nodes that carry this role")
 	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "keep watching and print the list again when it changes")
+	_ = cmd.RegisterFlagCompletionFunc("output", cmdutil.CompleteOutput("table", "wide", "json", "yaml"))
+	_ = cmd.RegisterFlagCompletionFunc("role", cmdutil.CompleteRole(f))
 	return cmd
 }
 

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +52,9 @@ func serveRun(cmd *cobra.Command, opts *ServeOptions) error {
 		return err
 	}
 	d, err := start(ctx, opts, logger)
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w; grant ecapi's Kubernetes identity this permission (RBAC: scripts/kubernetes/rbac.yaml lists every one it needs)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -65,6 +70,19 @@ type daemon struct {
 	metrics *http.Server
 	errs    chan error
 	cancel  context.CancelFunc
+	bg      *background
+}
+
+// background tracks goroutines that must end before the daemon returns.
+type background struct{ sync.WaitGroup }
+
+// Go runs f in a tracked goroutine.
+func (b *background) Go(f func()) {
+	b.Add(1)
+	go func() {
+		defer b.Done()
+		f()
+	}()
 }
 
 func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*daemon, error) {
@@ -92,10 +110,14 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 	logger.Info("using Kubernetes API", "host", restCfg.Host, "config", source)
 
 	ctx, cancel := context.WithCancel(parent)
+	// Background work (cache warming, renewal, watches) ends with ctx and
+	// is waited for, so nothing writes to the data dir after serve returns.
+	bg := &background{}
 	ok := false
 	defer func() {
 		if !ok {
 			cancel()
+			bg.Wait()
 		}
 	}()
 
@@ -103,7 +125,7 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 	if err != nil {
 		return nil, err
 	}
-	certs, err := loadCertificate(opts, bind, advertise, logger)
+	certs, err := loadCertificate(ctx, bg, opts, bind, advertise, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +135,7 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 		return nil, err
 	}
 	nodeCache := nodes.NewCache(client, roles, logger)
-	go nodeCache.Run(ctx)
+	bg.Go(func() { nodeCache.Run(ctx) })
 	syncCtx, syncCancel := context.WithTimeout(ctx, syncTimeout)
 	synced := nodeCache.WaitForSync(syncCtx)
 	syncCancel()
@@ -131,14 +153,14 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 
 	metrics := server.NewMetrics()
 	srv := server.New(server.Config{Logger: logger, Metrics: metrics, Auth: authSvc, Nodes: nodeCache, Build: info})
-	joins, err := newJoins(ctx, client, opts, roles, lic, nodeCache, authSvc.Tokens, advertise, port, certs.Pin, logger)
+	joins, err := newJoins(ctx, bg, client, opts, roles, lic, nodeCache, authSvc.Tokens, advertise, port, certs.Pin, logger)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	srv.EnableJoins(joins)
 
-	d := &daemon{addr: ln.Addr(), pin: certs.Pin(), logger: logger, errs: make(chan error, 2), cancel: cancel}
+	d := &daemon{addr: ln.Addr(), pin: certs.Pin(), logger: logger, errs: make(chan error, 2), cancel: cancel, bg: bg}
 	d.api = srv.HTTPServer(addr, server.TLSConfig(certs.GetCertificate))
 	go func() { d.errs <- serveErr("API", d.api.ServeTLS(ln, "", "")) }()
 	logger.Info("serving the API", "address", "https://"+addr, "advertise", advertise, "pin", certs.Pin())
@@ -179,6 +201,7 @@ func (d *daemon) wait(ctx context.Context) error {
 		shutdownErr = errors.Join(shutdownErr, d.metrics.Shutdown(sctx))
 	}
 	d.cancel()
+	d.bg.Wait()
 	if err != nil {
 		return err
 	}
@@ -210,6 +233,14 @@ func resolveAddresses(ctx context.Context, client kubernetes.Interface, opts *Se
 			return "", "", fmt.Errorf("%s %q is not an IP address", a.flag, a.v)
 		}
 	}
+	if advertise != "" {
+		if err := checkLocalAddress(advertise); err != nil {
+			if !opts.AdvertiseAddressForce {
+				return "", "", err
+			}
+			logger.Warn("advertising an address of another host (--advertise-address-force)", "advertise", advertise)
+		}
+	}
 	if bind != "" && advertise == "" && !net.ParseIP(bind).IsUnspecified() {
 		advertise = bind
 	}
@@ -237,6 +268,33 @@ func resolveAddresses(ctx context.Context, client kubernetes.Interface, opts *Se
 	return bind, advertise, nil
 }
 
+// checkLocalAddress refuses an advertise address this host does not have:
+// join commands would send new nodes to some other machine (k0s#704).
+func checkLocalAddress(advertise string) error {
+	want := net.ParseIP(advertise)
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return fmt.Errorf("list this host's addresses to check --advertise-address: %w", err)
+	}
+	var have []string
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if ipnet.IP.Equal(want) {
+			return nil
+		}
+		have = append(have, ipnet.IP.String())
+	}
+	const shown = 8
+	if len(have) > shown {
+		have = append(have[:shown], "…")
+	}
+	return fmt.Errorf("--advertise-address %s is not an address of this host (it has %s): new nodes would be sent elsewhere; pass one of this host's addresses, or add --advertise-address-force when %s reaches this host through NAT or a load balancer",
+		advertise, strings.Join(have, ", "), advertise)
+}
+
 func nodeInternalIP(ctx context.Context, client kubernetes.Interface, name string) (string, error) {
 	node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -253,9 +311,14 @@ func nodeInternalIP(ctx context.Context, client kubernetes.Interface, name strin
 	return "", fmt.Errorf("node %q has no InternalIP", name)
 }
 
+// renewCheckEvery is how often a self-signed certificate is checked for
+// renewal; renewal starts tlsutil.RenewBefore (30 days) ahead of expiry, so
+// a daemon never serves an expired one.
+const renewCheckEvery = 12 * time.Hour
+
 // loadCertificate serves the given pair, or a self-signed one kept under
-// <data-dir>/ecapi/.
-func loadCertificate(opts *ServeOptions, bind, advertise string, logger *slog.Logger) (*tlsutil.Reloader, error) {
+// <data-dir>/ecapi/ and renewed in the background while ctx lasts.
+func loadCertificate(ctx context.Context, bg *background, opts *ServeOptions, bind, advertise string, logger *slog.Logger) (*tlsutil.Reloader, error) {
 	certFile, keyFile := opts.TLSCertFile, opts.TLSKeyFile
 	if certFile == "" {
 		hosts := []string{advertise, "localhost"}
@@ -273,6 +336,7 @@ func loadCertificate(opts *ServeOptions, bind, advertise string, logger *slog.Lo
 			return nil, fmt.Errorf("self-signed certificate in %s: %w", dir, err)
 		}
 		logger.Info("using self-signed certificate", "cert", certFile, "issued", renewed)
+		bg.Go(func() { renewSelfSigned(ctx, dir, hosts, renewCheckEvery, logger) })
 	}
 	r, err := tlsutil.NewReloader(certFile, keyFile, logger)
 	if err != nil {
@@ -281,16 +345,38 @@ func loadCertificate(opts *ServeOptions, bind, advertise string, logger *slog.Lo
 	return r, nil
 }
 
+// renewSelfSigned re-issues the self-signed certificate when it nears
+// expiry. The key stays, so pins in join commands and saved logins stay
+// valid; the Reloader serves the new file on the next handshake.
+func renewSelfSigned(ctx context.Context, dir string, hosts []string, every time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_, _, renewed, err := tlsutil.EnsureSelfSigned(dir, hosts, time.Now())
+		switch {
+		case err != nil:
+			logger.Warn("renew the self-signed certificate (the current one is kept)", "dir", dir, "err", err)
+		case renewed:
+			logger.Info("renewed the self-signed certificate with the same key: the pin is unchanged", "dir", dir)
+		}
+	}
+}
+
 // newJoins wires the join service: seed key, bundle store (warmed in the
 // background so the first download does not compress GBs), tokens.
-func newJoins(ctx context.Context, client kubernetes.Interface, opts *ServeOptions, roles *ecconfig.Config, lic *license.License,
+func newJoins(ctx context.Context, bg *background, client kubernetes.Interface, opts *ServeOptions, roles *ecconfig.Config, lic *license.License,
 	nodeCache *nodes.Cache, tokens *auth.Tokens, advertise string, port int, pin func() string, logger *slog.Logger) (*join.Service, error) {
 	seeds, err := join.NewSeedSigner(ctx, client, opts.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("%w (--namespace %s)", err, opts.Namespace)
 	}
 	store := bundle.NewStore(opts.DataDir, lic.AppSlug, filepath.Join(opts.DataDir, "ecapi", "bundle-cache"), logger)
-	go func() {
+	bg.Go(func() {
 		start := time.Now()
 		if err := store.Warm(ctx); err != nil {
 			if errors.Is(err, bundle.ErrMissingBinary) {
@@ -303,7 +389,7 @@ func newJoins(ctx context.Context, client kubernetes.Interface, opts *ServeOptio
 			return
 		}
 		logger.Info("join bundle cache ready", "took", time.Since(start).Round(time.Millisecond).String())
-	}()
+	})
 	return &join.Service{
 		Client: client, Roles: roles, License: lic, Nodes: nodeCache, Tokens: tokens, Seeds: seeds, Bundles: store,
 		Advertise: advertise, Port: port, Pin: pin, Logger: logger,

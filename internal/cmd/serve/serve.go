@@ -35,6 +35,10 @@ type ServeOptions struct {
 	MetricsInsecureBind bool
 	LogFormat           string
 	LogLevel            string
+
+	// AdvertiseAddressForce accepts an advertise address that is not one
+	// of this host's (NAT, a load balancer in front of the controllers).
+	AdvertiseAddressForce bool
 }
 
 // NewCmdServe builds the command; runF replaces the run function in tests.
@@ -66,6 +70,7 @@ config file.`,
 	fl.IntVar(&opts.APIPort, "api-port", api.DefaultPort, "TCP port of the API")
 	fl.StringVar(&opts.BindAddress, "bind-address", "", "IP address to listen on (default: this node's InternalIP)")
 	fl.StringVar(&opts.AdvertiseAddress, "advertise-address", "", "IP address put in join commands (default: the bind address, or this node's InternalIP)")
+	fl.BoolVar(&opts.AdvertiseAddressForce, "advertise-address-force", false, "use --advertise-address even when it is not an address of this host (NAT, load balancer)")
 	fl.StringVar(&opts.NodeName, "node-name", "", "this node's Kubernetes name, to find its InternalIP (default: hostname)")
 	fl.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, in-cluster, then <data-dir>/k0s/pki/admin.conf)")
 	fl.StringVar(&opts.DataDir, "data-dir", DefaultDataDir, "Embedded Cluster data directory")

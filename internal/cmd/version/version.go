@@ -50,6 +50,7 @@ certificate is not trusted).`,
 	}
 	cmd.Flags().BoolVar(&opts.ClientOnly, "client", false, "print only the client's version")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cmdutil.CompleteOutput("text", "json"))
 	return cmd
 }
 

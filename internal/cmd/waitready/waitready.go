@@ -79,6 +79,7 @@ ECAPI_PASSWORD and --pin alone, without a saved login.`,
 	cmd.Flags().DurationVar(&opts.Interval, "interval", 2*time.Second, "time between polls")
 	cmd.Flags().StringVar(&opts.Role, "role", "", "role to wait for (default: the controller role)")
 	cmd.Flags().IntVar(&opts.Min, "min", 1, "how many Ready nodes of the role to wait for")
+	_ = cmd.RegisterFlagCompletionFunc("role", cmdutil.CompleteRole(f))
 	return cmd
 }
 
