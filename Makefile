@@ -10,7 +10,7 @@ LDFLAGS := -s -w \
 	-X github.com/ecapi/ecapi/internal/build.Commit=$(COMMIT) \
 	-X github.com/ecapi/ecapi/internal/build.Date=$(DATE)
 
-.PHONY: build run test testenv generate check-generated release-check snapshot bench bench-cli fmt vet
+.PHONY: build run test test-long testenv generate check-generated release-check snapshot bench bench-cli fmt vet
 
 build: ## build bin/ecapi
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ecapi
@@ -47,3 +47,6 @@ release-check: ## validate .goreleaser.yaml
 
 snapshot: ## archives and deb/rpm into dist/, nothing published
 	GOFLAGS= $(GO) run github.com/goreleaser/goreleaser/v2@v2.17.0 release --snapshot --clean --skip=sign
+
+test-long: testenv ## load suite (~2 min): 200 mixed clients for 60 s, 50 concurrent bundle downloads with bounded RSS, wrong-password storm with /v1/health p99
+	KUBEBUILDER_ASSETS=$$(bash scripts/testenv.sh) $(GO) test -tags long -count=1 -timeout 20m -v ./internal/loadtest/

@@ -20,9 +20,14 @@ type Lockout struct {
 }
 
 type failures struct {
-	count int
-	since time.Time
+	count   int // failed logins in this window
+	pending int // logins being checked now
+	since   time.Time
 }
+
+// InFlightWait is what a client is told to wait when its logins in flight
+// already fill its remaining tries: one of them is about to finish.
+const InFlightWait = time.Second
 
 // NewLockout returns a lockout of max failures per window.
 func NewLockout(max int, window time.Duration) *Lockout {
@@ -40,7 +45,32 @@ func (l *Lockout) Check(client string) time.Duration {
 	return f.since.Add(l.Window).Sub(l.Now())
 }
 
-// Fail records a failed attempt and reports whether the client is now locked out.
+// Attempt reserves a try before the password is checked, so concurrent
+// guesses cannot all pass before any is counted: failures plus logins in
+// flight never exceed MaxFailures. It returns how long the client must wait
+// (0: go ahead, and report the outcome with Fail, Succeed or Forgive) and
+// whether that is a lockout rather than a full house of logins in flight.
+func (l *Lockout) Attempt(client string) (wait time.Duration, locked bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.current(client)
+	if f == nil {
+		l.sweep()
+		f = &failures{since: l.Now()}
+		l.clients[client] = f
+	}
+	switch {
+	case f.count >= l.MaxFailures:
+		return f.since.Add(l.Window).Sub(l.Now()), true
+	case f.count+f.pending >= l.MaxFailures:
+		return InFlightWait, false
+	}
+	f.pending++
+	return 0, false
+}
+
+// Fail records a failed login (ending a reserved attempt, if any) and
+// reports whether the client is now locked out.
 func (l *Lockout) Fail(client string) (locked bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -50,6 +80,9 @@ func (l *Lockout) Fail(client string) (locked bool, retryAfter time.Duration) {
 		f = &failures{since: l.Now()}
 		l.clients[client] = f
 	}
+	if f.pending > 0 {
+		f.pending--
+	}
 	f.count++
 	if f.count >= l.MaxFailures {
 		return true, f.since.Add(l.Window).Sub(l.Now())
@@ -57,33 +90,16 @@ func (l *Lockout) Fail(client string) (locked bool, retryAfter time.Duration) {
 	return false, 0
 }
 
-// Attempt reserves a login attempt: if the client may try, the attempt
-// counts as a failure at once (Succeed or Forgive undo that), so concurrent
-// guesses cannot all pass the check before any is counted. It returns how
-// long the client must still wait (0: it may try).
-func (l *Lockout) Attempt(client string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.current(client)
-	if f != nil && f.count >= l.MaxFailures {
-		return f.since.Add(l.Window).Sub(l.Now())
-	}
-	if f == nil {
-		l.sweep()
-		f = &failures{since: l.Now()}
-		l.clients[client] = f
-	}
-	f.count++
-	return 0
-}
-
-// Forgive takes back an attempt that was not the client's fault (the
+// Forgive ends a reserved attempt that was not the client's fault (the
 // check could not run).
 func (l *Lockout) Forgive(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f := l.current(client); f != nil {
-		if f.count--; f.count <= 0 {
+		if f.pending > 0 {
+			f.pending--
+		}
+		if f.count == 0 && f.pending == 0 {
 			delete(l.clients, client)
 		}
 	}

@@ -29,10 +29,11 @@ func TestLockout(t *testing.T) {
 		{"success forgets", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 's', 0}, {0, 'f', 0}, {0, 'f', 0}, {0, 'c', 0}}},
 		{"success lifts a lock", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {0, 's', 0}, {0, 'c', 0}}},
 		{"failures while locked keep the window", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'f', w}, {time.Minute, 'f', w - time.Minute}}},
-		{"attempts count before their outcome", []step{{0, 'a', 0}, {0, 'a', 0}, {time.Minute, 'a', 0}, {0, 'a', w - time.Minute}, {0, 'c', w - time.Minute}}},
+		{"attempts in flight hold places", []step{{0, 'a', 0}, {0, 'a', 0}, {time.Minute, 'a', 0}, {0, 'a', auth.InFlightWait}, {0, 'c', 0}}},
+		{"failed attempts lock", []step{{0, 'a', 0}, {0, 'a', 0}, {0, 'a', 0}, {0, 'f', 0}, {0, 'f', 0}, {time.Minute, 'f', w - time.Minute}, {0, 'a', w - time.Minute}}},
 		{"forgiven attempts do not count", []step{{0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'a', 0}, {0, 'a', 0}, {0, 'c', 0}}},
 		{"forgive keeps earlier failures", []step{{0, 'f', 0}, {0, 'f', 0}, {0, 'a', 0}, {0, 'g', 0}, {0, 'c', 0}, {0, 'f', w}}},
-		{"attempt and failures share the window", []step{{0, 'a', 0}, {time.Minute, 'f', 0}, {time.Minute, 'f', w - 2*time.Minute}, {0, 'a', w - 2*time.Minute}}},
+		{"attempt and failures share the window", []step{{0, 'a', 0}, {time.Minute, 'f', 0}, {time.Minute, 'f', 0}, {0, 'f', w - 2*time.Minute}, {0, 'a', w - 2*time.Minute}}},
 		{"forgive without attempts is harmless", []step{{0, 'g', 0}, {0, 'f', 0}, {0, 'f', 0}, {0, 'c', 0}}},
 	}
 	for _, tc := range cases {
@@ -51,7 +52,7 @@ func TestLockout(t *testing.T) {
 					}
 					got = wait
 				case 'a':
-					got = l.Attempt("c1")
+					got, _ = l.Attempt("c1")
 				case 'g':
 					l.Forgive("c1")
 					got = l.Check("c1")

@@ -15,10 +15,17 @@ import (
 // LoginWait bounds how long a login waits for a bcrypt worker.
 const LoginWait = 2 * time.Second
 
-// LockedOutError is returned while a client is locked out.
-type LockedOutError struct{ RetryAfter time.Duration }
+// LockedOutError is returned while a client is locked out, or while its
+// logins in flight already fill its remaining tries (InFlight).
+type LockedOutError struct {
+	RetryAfter time.Duration
+	InFlight   bool
+}
 
 func (e *LockedOutError) Error() string {
+	if e.InFlight {
+		return fmt.Sprintf("too many logins in progress from this address: try again in %s", e.RetryAfter.Round(time.Second))
+	}
 	return fmt.Sprintf("too many failed logins: try again in %s", e.RetryAfter.Round(time.Second))
 }
 
@@ -64,15 +71,14 @@ type Service struct {
 // Login checks the password for client (an IP) and issues a login token.
 func (s *Service) Login(ctx context.Context, clientIP, password string) (string, time.Time, error) {
 	client := ClientKey(clientIP)
-	if wait := s.Lockout.Attempt(client); wait > 0 {
-		return "", time.Time{}, &LockedOutError{RetryAfter: wait}
+	if wait, locked := s.Lockout.Attempt(client); wait > 0 {
+		return "", time.Time{}, &LockedOutError{RetryAfter: wait, InFlight: !locked}
 	}
 	ctx, cancel := context.WithTimeout(ctx, LoginWait)
 	defer cancel()
 	hash, err := s.Checker.Check(ctx, password)
 	if errors.Is(err, ErrWrongPassword) {
-		// Attempt already counted it; say so if that used up the last try.
-		if wait := s.Lockout.Check(client); wait > 0 {
+		if locked, wait := s.Lockout.Fail(client); locked {
 			return "", time.Time{}, errors.Join(err, &LockedOutError{RetryAfter: wait})
 		}
 		return "", time.Time{}, err

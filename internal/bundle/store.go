@@ -66,7 +66,8 @@ type Store struct {
 	inflight map[string]*buildCall
 	warned   map[string]bool // paths already logged as skipped
 
-	builds atomic.Int64 // members built (not loaded from the cache); for tests
+	builds  atomic.Int64   // members built (not loaded from the cache); for tests
+	running sync.WaitGroup // build goroutines, for Wait
 }
 
 type buildCall struct {
@@ -75,6 +76,10 @@ type buildCall struct {
 	err     error
 	waiters int // each waiter is handed one pin when the build succeeds
 }
+
+// Wait blocks until the cache builds under way have finished; call it at
+// shutdown, after the last Open and Warm.
+func (s *Store) Wait() { s.running.Wait() }
 
 // NewStore returns a Store for dataDir/bin/<appSlug> and dataDir's bin/,
 // charts/ and images/, caching members under cacheDir (created 0700 when
@@ -292,6 +297,7 @@ func (s *Store) member(ctx context.Context, src source) (*member, error) {
 		s.inflight[key] = call
 		// The build belongs to the Store, not to this request: a cancelled
 		// download must not waste a half-done compression that others need.
+		s.running.Add(1)
 		go s.runBuild(src, key, call)
 	}
 	call.waiters++
@@ -316,6 +322,7 @@ func (s *Store) member(ctx context.Context, src source) (*member, error) {
 }
 
 func (s *Store) runBuild(src source, key string, call *buildCall) {
+	defer s.running.Done()
 	m, err := loadMember(s.cacheDir, src, key)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {

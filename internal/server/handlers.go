@@ -49,8 +49,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, errorf(http.StatusUnauthorized, "wrong password: use the installer password set at install time"))
 	case errors.As(err, &locked):
-		s.metrics.lockouts.Inc()
-		s.audit.Warn("login", "result", "locked out", "client", client)
+		if locked.InFlight {
+			s.audit.Warn("login", "result", "too many logins in flight", "client", client)
+		} else {
+			s.metrics.lockouts.Inc()
+			s.audit.Warn("login", "result", "locked out", "client", client)
+		}
 		// Hold the 429: a client retrying in a loop then sends about one
 		// request a second instead of thousands, whose TLS and HTTP work
 		// would take the CPU from /v1/health and /v1/nodes (scripts/bench.sh).

@@ -367,6 +367,10 @@ func renewSelfSigned(ctx context.Context, dir string, hosts []string, every time
 	}
 }
 
+// bcryptWorkers leaves one core to the rest of the API, so a password
+// guessing storm cannot starve /v1/health and /v1/nodes.
+func bcryptWorkers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
 // newJoins wires the join service: seed key, bundle store (warmed in the
 // background so the first download does not compress GBs), tokens.
 func newJoins(ctx context.Context, bg *background, client kubernetes.Interface, opts *ServeOptions, roles *ecconfig.Config, lic *license.License,
@@ -389,6 +393,12 @@ func newJoins(ctx context.Context, bg *background, client kubernetes.Interface, 
 			return
 		}
 		logger.Info("join bundle cache ready", "took", time.Since(start).Round(time.Millisecond).String())
+	})
+	// Cache builds outlive the request that started them; let them finish
+	// before serve returns, so nothing writes to the data dir afterwards.
+	bg.Go(func() {
+		<-ctx.Done()
+		store.Wait()
 	})
 	return &join.Service{
 		Client: client, Roles: roles, License: lic, Nodes: nodeCache, Tokens: tokens, Seeds: seeds, Bundles: store,
@@ -415,7 +425,7 @@ func newAuth(ctx context.Context, client kubernetes.Interface, opts *ServeOption
 	}
 	return &auth.Service{
 		Tokens:  &auth.Tokens{Keys: keys},
-		Checker: auth.NewChecker(pw, runtime.GOMAXPROCS(0)),
+		Checker: auth.NewChecker(pw, bcryptWorkers()),
 		Lockout: auth.NewLockout(lockoutMax, lockoutWindow),
 		Hashes:  pw,
 	}, nil
