@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 work="$(mktemp -d "${TMPDIR:-/tmp}/ecapi-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
+command -v hyperfine >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq hyperfine; } || true
 go build -o "$work/benchnodes" ./internal/benchnodes
 echo "==> benchmark 1 of 2: /v1/nodes and /v1/health" >&2
 # benchnodes stops its servers and the control plane on SIGTERM; the servers

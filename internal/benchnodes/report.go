@@ -21,7 +21,8 @@ const (
 	goalVsKube        = 100.0 // ecapi /v1/nodes req/s over kube-apiserver's
 	goalNodesVsAnchor = 0.8
 	goalHealthVsBare  = 0.9
-	goalStormP99      = 3.0 // storm p99 over idle p99, at most
+	goalStormP99      = 3.0  // storm p99 over idle p99, at most
+	goalCLI           = 0.25 // `ecapi nodes` wall time over `kubectl get nodes`, at most
 )
 
 // report holds every round's figures.
@@ -40,6 +41,7 @@ type report struct {
 	idleP99, stormP99                  []time.Duration
 	stormRates                         []float64
 	stormStatuses                      map[string]int
+	cli                                cliTiming
 }
 
 func (r *report) print(w io.Writer) {
@@ -93,6 +95,14 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| GET /v1/health p99, 1 client; ecapi: during the login storm (%s req/s), anchor: ecapi idle | %s | %s | %s× | ≤ %.0f× %s |\n",
 		rate(median(r.stormRates)), ms(medianDuration(r.stormP99)), ms(medianDuration(r.idleP99)), ratio(median(storm)),
 		goalStormP99, verdict(median(storm) <= goalStormP99))
+	if r.cli.missing != "" {
+		fmt.Fprintf(w, "| `ecapi nodes` wall time, %d nodes; anchor: `kubectl get nodes` | not measured: %s is not installed | | | ≤ %.2f |\n",
+			r.nodes, r.cli.missing, goalCLI)
+	} else {
+		cliRatio := r.cli.ecapi / r.cli.kubectl
+		fmt.Fprintf(w, "| `ecapi nodes` wall time, %d nodes (hyperfine, 10 runs, token from ECAPI_TOKEN); anchor: `kubectl get nodes` | %.1f ms | %.1f ms | %.2f | ≤ %.2f %s |\n",
+			r.nodes, r.cli.ecapi*1000, r.cli.kubectl*1000, cliRatio, goalCLI, verdict(cliRatio <= goalCLI))
+	}
 
 	fmt.Fprintf(w, "\nPer round (ecapi/anchor): /v1/nodes vs kube-apiserver %s; gzip %s; vs bare %s; /v1/health %s; p99 storm/idle %s. "+
 		"Login storm answers: %s.\n",

@@ -120,6 +120,10 @@ func run(args []string) error {
 		}
 		return err
 	}
+	step("timing `ecapi nodes` against `kubectl get nodes` with hyperfine")
+	if r.cli, err = measureCLI(ctx, *ecapiBin, ecapi.url, b.ecapiCert, b.token, env.Kubeconfig, work); err != nil {
+		return err
+	}
 	r.print(os.Stdout)
 	return nil
 }
@@ -153,6 +157,7 @@ type bench struct {
 	kubeVersion string
 	kubeBytes   int64
 	gzipBytes   int64
+	token       string // a login token, for the CLI timing
 
 	// coolDown asks settle to pause first: the last run loaded kube-apiserver.
 	coolDown bool
@@ -177,6 +182,7 @@ func prepare(ctx context.Context, s settings, env *testenv.Env, ecapi *ecapiServ
 	if err != nil {
 		return nil, err
 	}
+	b.token = token
 	auth := identity()
 	auth.Set("Authorization", "Bearer "+token)
 
