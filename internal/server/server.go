@@ -92,7 +92,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // HTTPServer returns an http.Server for this handler with the daemon's timeouts.
 func (s *Server) HTTPServer(addr string, tlsConfig *tls.Config) *http.Server {
+	// HTTP/1.1 only: the API's few small calls and its long downloads gain
+	// nothing from HTTP/2, and Go 1.26.8's HTTP/2 server has known DoS
+	// issues (docs/security.md).
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
 	return &http.Server{
+		Protocols:         protocols,
 		Addr:              addr,
 		Handler:           s,
 		TLSConfig:         tlsConfig,
@@ -105,9 +111,10 @@ func (s *Server) HTTPServer(addr string, tlsConfig *tls.Config) *http.Server {
 	}
 }
 
-// TLSConfig is the daemon's TLS policy: TLS 1.2+, Go's default suites.
+// TLSConfig is the daemon's TLS policy: TLS 1.2+, Go's default suites,
+// HTTP/1.1.
 func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert, NextProtos: []string{"h2", "http/1.1"}}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert, NextProtos: []string{"http/1.1"}}
 }
 
 func mustJSON(v any) []byte {
