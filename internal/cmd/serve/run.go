@@ -109,7 +109,12 @@ func start(parent context.Context, opts *ServeOptions, logger *slog.Logger) (*da
 	}
 	logger.Info("using Kubernetes API", "host", restCfg.Host, "config", source)
 
-	ctx, cancel := context.WithCancel(parent)
+	// The daemon's own work (watches, cache builds, renewals) outlives the
+	// signal that stops serve: it ends only after in-flight requests have
+	// drained (daemon.wait cancels it then).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	// A signal during start-up still aborts it.
+	defer context.AfterFunc(parent, cancel)()
 	// Background work (cache warming, renewal, watches) ends with ctx and
 	// is waited for, so nothing writes to the data dir after serve returns.
 	bg := &background{}
@@ -381,22 +386,11 @@ func newJoins(ctx context.Context, bg *background, client kubernetes.Interface, 
 	}
 	store := bundle.NewStore(opts.DataDir, lic.AppSlug, filepath.Join(opts.DataDir, "ecapi", "bundle-cache"), logger)
 	bg.Go(func() {
-		start := time.Now()
-		if err := store.Warm(ctx); err != nil {
-			if errors.Is(err, bundle.ErrMissingBinary) {
-				logger.Warn("join bundles will fail until the app binary exists", "path", filepath.Join(opts.DataDir, "bin", lic.AppSlug))
-				return
-			}
-			if ctx.Err() == nil {
-				logger.Warn("warm the join bundle cache", "err", err)
-			}
-			return
-		}
-		logger.Info("join bundle cache ready", "took", time.Since(start).Round(time.Millisecond).String())
-	})
-	// Cache builds outlive the request that started them; let them finish
-	// before serve returns, so nothing writes to the data dir afterwards.
-	bg.Go(func() {
+		warm(ctx, store, filepath.Join(opts.DataDir, "bin", lic.AppSlug), logger)
+		// Cache builds outlive the request that started them; let them
+		// finish before serve returns, so nothing writes to the data dir
+		// afterwards. By the time ctx ends the API has stopped taking
+		// requests, so no new build can start while this waits.
 		<-ctx.Done()
 		store.Wait()
 	})
@@ -404,6 +398,21 @@ func newJoins(ctx context.Context, bg *background, client kubernetes.Interface, 
 		Client: client, Roles: roles, License: lic, Nodes: nodeCache, Tokens: tokens, Seeds: seeds, Bundles: store,
 		Advertise: advertise, Port: port, Pin: pin, Logger: logger,
 	}, nil
+}
+
+// warm fills the bundle cache at start, so the first download does not
+// compress GBs.
+func warm(ctx context.Context, store *bundle.Store, binary string, logger *slog.Logger) {
+	start := time.Now()
+	err := store.Warm(ctx)
+	switch {
+	case errors.Is(err, bundle.ErrMissingBinary):
+		logger.Warn("join bundles will fail until the app binary exists", "path", binary)
+	case err != nil && ctx.Err() == nil:
+		logger.Warn("warm the join bundle cache", "err", err)
+	case err == nil:
+		logger.Info("join bundle cache ready", "took", time.Since(start).Round(time.Millisecond).String())
+	}
 }
 
 func newAuth(ctx context.Context, client kubernetes.Interface, opts *ServeOptions) (*auth.Service, error) {
