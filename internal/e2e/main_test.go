@@ -59,10 +59,8 @@ func mainRun(m *testing.M) int {
 }
 
 func buildECAPI(out string) error {
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/ecapi")
-	cmd.Dir = testenv.RepoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/ecapi: %w\n%s", err, b)
+	if err := testenv.BuildECAPI(out); err != nil {
+		return err
 	}
 	ecapiBin = out
 	return nil
@@ -137,23 +135,7 @@ func stopNotReadyEnv() {
 	}
 }
 
-// syncBuffer collects a subprocess's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 // serveProc is one `ecapi serve` subprocess.
 type serveProc struct {

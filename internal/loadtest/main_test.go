@@ -54,10 +54,8 @@ func mainRun(m *testing.M) int {
 }
 
 func buildECAPI(out string) error {
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/ecapi")
-	cmd.Dir = testenv.RepoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/ecapi: %w\n%s", err, b)
+	if err := testenv.BuildECAPI(out); err != nil {
+		return err
 	}
 	ecapiBin = out
 	return nil
