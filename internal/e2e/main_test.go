@@ -40,56 +40,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(mainRun(m))
-}
-
-func mainRun(m *testing.M) int {
-	binDir, err := os.MkdirTemp("", "ecapi-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	// Build while the control plane starts: both take seconds.
-	built := make(chan error, 1)
-	go func() { built <- buildECAPI(filepath.Join(binDir, "ecapi")) }()
-	code := testenv.Main(seeded{m: m, built: built}, &env)
+	code := testenv.MainSeeded(m, &env, password, &ecapiBin)
 	stopNotReadyEnv()
-	return code
-}
-
-func buildECAPI(out string) error {
-	if err := testenv.BuildECAPI(out); err != nil {
-		return err
-	}
-	ecapiBin = out
-	return nil
-}
-
-// seeded waits for the build and seeds the shared cluster before the tests.
-type seeded struct {
-	m     *testing.M
-	built <-chan error
-}
-
-func (s seeded) Run() int {
-	if err := <-s.built; err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	ctx, cancel := testenv.Ctx()
-	defer cancel()
-	if err := env.SeedCluster(ctx, password); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: seed:", err)
-		return 1
-	}
-	if _, err := testenv.CreateNode(ctx, env.Client, testenv.NodeSpec{
-		Name: "controller-0", InternalIP: "127.0.0.1", Ready: true, Labels: testenv.ControllerLabels("controller"),
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: seed:", err)
-		return 1
-	}
-	return s.m.Run()
+	os.Exit(code)
 }
 
 // The second control plane has no Ready controller, for wait-ready timeouts

@@ -49,38 +49,24 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(prepared{m}, &env))
+	os.Exit(testenv.MainSeeded(applied{m}, &env, password, &ecapiBin))
 }
 
-// prepared seeds the cluster as an EC install leaves it, applies
-// scripts/kubernetes/rbac.yaml and builds the binary before the tests run.
-type prepared struct{ m *testing.M }
+// applied applies scripts/kubernetes/rbac.yaml and an unbound
+// ServiceAccount to the seeded cluster before the tests run.
+type applied struct{ m *testing.M }
 
-func (p prepared) Run() int {
-	binDir, err := os.MkdirTemp("", "ecapi-rbac-bin-")
-	if err != nil {
+func (a applied) Run() int {
+	if err := applyRBAC(); err != nil {
 		fmt.Fprintln(os.Stderr, "rbac tests:", err)
 		return 1
 	}
-	defer os.RemoveAll(binDir)
-	if err := p.prepare(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, "rbac tests:", err)
-		return 1
-	}
-	return p.m.Run()
+	return a.m.Run()
 }
 
-func (prepared) prepare(binDir string) error {
+func applyRBAC() error {
 	ctx, cancel := testenv.Ctx()
 	defer cancel()
-	if err := env.SeedCluster(ctx, password); err != nil {
-		return err
-	}
-	if _, err := testenv.CreateNode(ctx, env.Client, testenv.NodeSpec{
-		Name: "controller-0", InternalIP: "127.0.0.1", Ready: true, Labels: testenv.ControllerLabels("controller"),
-	}); err != nil {
-		return err
-	}
 	objs, err := decodeManifests(filepath.Join(testenv.RepoRoot(), "scripts", "kubernetes", "rbac.yaml"))
 	if err != nil {
 		return err
@@ -91,12 +77,6 @@ func (prepared) prepare(binDir string) error {
 	if _, err := env.Client.CoreV1().ServiceAccounts(namespace).Create(ctx,
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: unboundAccount, Namespace: namespace}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create service account %s: %w", unboundAccount, err)
-	}
-	ecapiBin = filepath.Join(binDir, "ecapi")
-	build := exec.Command("go", "build", "-o", ecapiBin, "./cmd/ecapi")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build ecapi: %w: %s", err, out)
 	}
 	return nil
 }

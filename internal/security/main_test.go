@@ -13,16 +13,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,71 +35,8 @@ var (
 	ecapiBin string
 )
 
-func TestMain(m *testing.M) { os.Exit(mainRun(m)) }
-
-func mainRun(m *testing.M) int {
-	binDir, err := os.MkdirTemp("", "ecapi-security-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "security:", err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	built := make(chan error, 1)
-	go func() { built <- buildECAPI(filepath.Join(binDir, "ecapi")) }()
-	return testenv.Main(seeded{m: m, built: built}, &env)
-}
-
-func buildECAPI(out string) error {
-	if err := testenv.BuildECAPI(out); err != nil {
-		return err
-	}
-	ecapiBin = out
-	return nil
-}
-
-// seeded waits for the build and seeds the cluster like an EC install with
-// one Ready controller.
-type seeded struct {
-	m     *testing.M
-	built <-chan error
-}
-
-func (s seeded) Run() int {
-	if err := <-s.built; err != nil {
-		fmt.Fprintln(os.Stderr, "security:", err)
-		return 1
-	}
-	ctx, cancel := testenv.Ctx()
-	defer cancel()
-	if err := env.SeedCluster(ctx, password); err != nil {
-		fmt.Fprintln(os.Stderr, "security: seed:", err)
-		return 1
-	}
-	if _, err := testenv.CreateNode(ctx, env.Client, testenv.NodeSpec{
-		Name: "controller-0", InternalIP: "127.0.0.1", Ready: true, Labels: testenv.ControllerLabels("controller"),
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, "security: seed:", err)
-		return 1
-	}
-	return s.m.Run()
-}
-
-// lockedBuffer collects a subprocess's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainSeeded(m, &env, password, &ecapiBin))
 }
 
 // daemon is a running `ecapi serve` subprocess.
@@ -111,7 +45,7 @@ type daemon struct {
 	Pin     string
 	DataDir string
 	cmd     *exec.Cmd
-	out     *lockedBuffer // stdout and stderr together: everything it logs
+	out     *testenv.SyncBuffer // stdout and stderr together: everything it logs
 	done    chan struct{}
 	err     error
 	http    *http.Client
@@ -126,7 +60,7 @@ func startServe(t *testing.T) *daemon {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	d := &daemon{URL: "https://127.0.0.1:" + strconv.Itoa(port), DataDir: dataDir, out: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemon{URL: "https://127.0.0.1:" + strconv.Itoa(port), DataDir: dataDir, out: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(ecapiBin, "serve", "--data-dir", dataDir, "--kubeconfig", env.Kubeconfig,
 		"--bind-address", "127.0.0.1", "--api-port", strconv.Itoa(port), "--log-format", "json", "--log-level", "debug")
 	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}

@@ -175,3 +175,53 @@ func Main(m interface{ Run() int }, out **Env) int {
 	}
 	return code
 }
+
+// MainSeeded is Main plus what the integration packages share: it seeds
+// the control plane as an EC install leaves it (root CA, the password
+// Secret with this password, ecapi's namespace, one Ready controller named
+// controller-0 at 127.0.0.1) and, when ecapiBin is not nil, builds the
+// ecapi binary into it while the control plane starts.
+func MainSeeded(m interface{ Run() int }, env **Env, password string, ecapiBin *string) int {
+	built := make(chan error, 1)
+	if ecapiBin == nil {
+		built <- nil
+	} else {
+		binDir, err := os.MkdirTemp("", "ecapi-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			return 1
+		}
+		defer os.RemoveAll(binDir)
+		go func() {
+			path := filepath.Join(binDir, "ecapi")
+			err := BuildECAPI(path)
+			if err == nil {
+				*ecapiBin = path
+			}
+			built <- err
+		}()
+	}
+	return Main(runFunc(func() int {
+		if err := <-built; err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			return 1
+		}
+		ctx, cancel := Ctx()
+		defer cancel()
+		if err := (*env).SeedCluster(ctx, password); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: seed:", err)
+			return 1
+		}
+		if _, err := CreateNode(ctx, (*env).Client, NodeSpec{
+			Name: "controller-0", InternalIP: "127.0.0.1", Ready: true, Labels: ControllerLabels("controller"),
+		}); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: seed:", err)
+			return 1
+		}
+		return m.Run()
+	}), env)
+}
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }

@@ -28,24 +28,7 @@ var env *testenv.Env
 const password = "correct horse battery staple"
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(seeded{m}, &env))
-}
-
-// seeded seeds the shared cluster before the tests run.
-type seeded struct{ m *testing.M }
-
-func (s seeded) Run() int {
-	ctx, cancel := testenv.Ctx()
-	defer cancel()
-	if err := env.SeedCluster(ctx, password); err != nil {
-		panic(err)
-	}
-	if _, err := testenv.CreateNode(ctx, env.Client, testenv.NodeSpec{
-		Name: "controller-0", InternalIP: "127.0.0.1", Ready: true, Labels: testenv.ControllerLabels("controller"),
-	}); err != nil {
-		panic(err)
-	}
-	return s.m.Run()
+	os.Exit(testenv.MainSeeded(m, &env, password, nil))
 }
 
 // testDaemon is one running `ecapi serve`.
