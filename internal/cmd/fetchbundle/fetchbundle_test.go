@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecapi/ecapi/internal/cmdutil"
 	"github.com/ecapi/ecapi/internal/cmdutil/cmdtest"
 	"github.com/ecapi/ecapi/pkg/api"
 	"github.com/ecapi/ecapi/pkg/client"
@@ -39,18 +38,9 @@ func TestNewCmdFetchBundle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *FetchBundleOptions
-			cmd := NewCmdFetchBundle(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *FetchBundleOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdFetchBundle, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !slices.Equal(got.Roles, tt.want.Roles) || got.File != tt.want.File || got.OutputDir != tt.want.OutputDir || got.Extract != tt.want.Extract {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecapi/ecapi/internal/cmdutil"
 	"github.com/ecapi/ecapi/internal/cmdutil/cmdtest"
 	"github.com/ecapi/ecapi/pkg/api"
 	"github.com/ecapi/ecapi/pkg/client"
@@ -42,18 +41,9 @@ func TestNewCmdJoinCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *JoinCommandOptions
-			cmd := NewCmdJoinCommand(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *JoinCommandOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdJoinCommand, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !slices.Equal(got.Roles, tt.want.Roles) || got.Output != tt.want.Output || got.TTL != tt.want.TTL || got.MaxUses != tt.want.MaxUses || got.AllowParallel != tt.want.AllowParallel {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

@@ -35,18 +35,9 @@ func TestNewCmdLogin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cmdtest.Isolate(t)
 			t.Setenv(client.EnvPassword, tt.env)
-			var got *LoginOptions
-			cmd := NewCmdLogin(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *LoginOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdLogin, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatalf("Execute: %v", err)
 			}
 			if got.PasswordStdin != tt.want.PasswordStdin || got.Password != tt.want.Password || got.PasswordInArgv != tt.want.PasswordInArgv {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

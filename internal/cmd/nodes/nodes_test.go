@@ -47,18 +47,9 @@ func TestNewCmdNodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *NodesOptions
-			cmd := NewCmdNodes(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *NodesOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdNodes, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Output != tt.want.Output || got.Role != tt.want.Role || got.Watch != tt.want.Watch || got.WatchInterval != DefaultWatchInterval {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

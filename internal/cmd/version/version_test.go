@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/ecapi/ecapi/internal/build"
-	"github.com/ecapi/ecapi/internal/cmdutil"
 	"github.com/ecapi/ecapi/internal/cmdutil/cmdtest"
 	"github.com/ecapi/ecapi/pkg/client"
 	"github.com/ecapi/ecapi/pkg/client/clienttest"
@@ -30,18 +29,9 @@ func TestNewCmdVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *VersionOptions
-			cmd := NewCmdVersion(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *VersionOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdVersion, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.ClientOnly != tt.want.ClientOnly || got.Output != tt.want.Output {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

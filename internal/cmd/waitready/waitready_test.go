@@ -33,18 +33,9 @@ func TestNewCmdWaitReady(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got *WaitReadyOptions
-			cmd := NewCmdWaitReady(cmdtest.Factory(cmdtest.NewStreams(false)), func(o *WaitReadyOptions) error { got = o; return nil })
-			err := cmdtest.Execute(cmd, tt.argv)
+			got := cmdtest.ParseOptions(t, NewCmdWaitReady, tt.argv, tt.wantErr)
 			if tt.wantErr {
-				var flagErr *cmdutil.FlagError
-				if !errors.As(err, &flagErr) {
-					t.Fatalf("err = %v, want *cmdutil.FlagError", err)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Timeout != tt.want.Timeout || got.Interval != tt.want.Interval || got.Role != tt.want.Role || got.Min != tt.want.Min {
 				t.Errorf("options = %+v, want %+v", *got, tt.want)

@@ -4,6 +4,7 @@ package cmdtest
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -90,6 +91,28 @@ func Execute(cmd *cobra.Command, argv string) error {
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	return cmd.Execute()
+}
+
+// ParseOptions builds a verb with newCmd, runs it on argv with a run
+// function that only captures its Options, and returns them (TestNewCmdXxx).
+// With wantErr it checks the failure is a *cmdutil.FlagError (exit 2) and
+// returns nil.
+func ParseOptions[O any](t *testing.T, newCmd func(*cmdutil.Factory, func(*O) error) *cobra.Command, argv string, wantErr bool) *O {
+	t.Helper()
+	var got *O
+	cmd := newCmd(Factory(NewStreams(false)), func(o *O) error { got = o; return nil })
+	err := Execute(cmd, argv)
+	if wantErr {
+		var flagErr *cmdutil.FlagError
+		if !errors.As(err, &flagErr) {
+			t.Fatalf("argv %q: err = %v, want *cmdutil.FlagError", argv, err)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("argv %q: %v", argv, err)
+	}
+	return got
 }
 
 // Scrub replaces the fake server's variable parts (URL, pin) in out with
