@@ -53,12 +53,7 @@ func (l *Lockout) Check(client string) time.Duration {
 func (l *Lockout) Attempt(client string) (wait time.Duration, locked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.current(client)
-	if f == nil {
-		l.sweep()
-		f = &failures{since: l.Now()}
-		l.clients[client] = f
-	}
+	f := l.entry(client)
 	switch {
 	case f.count >= l.MaxFailures:
 		return f.since.Add(l.Window).Sub(l.Now()), true
@@ -74,12 +69,7 @@ func (l *Lockout) Attempt(client string) (wait time.Duration, locked bool) {
 func (l *Lockout) Fail(client string) (locked bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.current(client)
-	if f == nil {
-		l.sweep()
-		f = &failures{since: l.Now()}
-		l.clients[client] = f
-	}
+	f := l.entry(client)
 	if f.pending > 0 {
 		f.pending--
 	}
@@ -110,6 +100,17 @@ func (l *Lockout) Succeed(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.clients, client)
+}
+
+// entry returns the client's live window, opening one when it has none.
+func (l *Lockout) entry(client string) *failures {
+	f := l.current(client)
+	if f == nil {
+		l.sweep()
+		f = &failures{since: l.Now()}
+		l.clients[client] = f
+	}
+	return f
 }
 
 // current returns the client's live window, dropping an expired one.
