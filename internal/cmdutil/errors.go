@@ -5,6 +5,7 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -66,6 +67,25 @@ func MutuallyExclusive(message string, conditions ...bool) error {
 	}
 	if n > 1 {
 		return FlagErrorf("%s", message)
+	}
+	return nil
+}
+
+// ValidateRoles checks a --roles list for what the server would refuse with
+// a 400 anyway, as a usage error before any network call.
+func ValidateRoles(roles []string) error {
+	if len(roles) == 0 {
+		return FlagErrorf("--roles is required, e.g. --roles controller")
+	}
+	seen := map[string]bool{}
+	for _, r := range roles {
+		switch {
+		case strings.TrimSpace(r) == "":
+			return FlagErrorf("--roles has an empty role name")
+		case seen[r]:
+			return FlagErrorf("--roles names %q twice", r)
+		}
+		seen[r] = true
 	}
 	return nil
 }

@@ -54,13 +54,8 @@ terminal, with a progress bar on stderr while downloading.`,
   ecapi fetch-bundle --roles controller -O - | ssh new-host 'tar xzf -'`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(opts.Roles) == 0 {
-				return cmdutil.FlagErrorf("--roles is required, e.g. --roles controller")
-			}
-			for _, r := range opts.Roles {
-				if strings.TrimSpace(r) == "" {
-					return cmdutil.FlagErrorf("--roles has an empty role name")
-				}
+			if err := cmdutil.ValidateRoles(opts.Roles); err != nil {
+				return err
 			}
 			if err := cmdutil.MutuallyExclusive("specify only one of -O/--output-file and --output-dir", opts.File != "", opts.OutputDir != ""); err != nil {
 				return err

@@ -30,6 +30,7 @@ func TestNewCmdFetchBundle(t *testing.T) {
 		{name: "file and extract", argv: "--roles worker,gpu -O b.tar.gz --extract join", want: FetchBundleOptions{Roles: []string{"worker", "gpu"}, File: "b.tar.gz", Extract: "join"}},
 		{name: "output dir", argv: "--roles controller --output-dir /tmp", want: FetchBundleOptions{Roles: []string{"controller"}, OutputDir: "/tmp"}},
 		{name: "stdout", argv: "--roles controller -O -", want: FetchBundleOptions{Roles: []string{"controller"}, File: "-"}},
+		{name: "duplicate role", argv: "--roles gpu,gpu", wantErr: true},
 		{name: "no roles", argv: "", wantErr: true},
 		{name: "empty role", argv: "--roles controller,", wantErr: true},
 		{name: "file and dir", argv: "--roles controller -O b.tar.gz --output-dir /tmp", wantErr: true},

@@ -48,7 +48,7 @@ Ready the server answers 409: run ecapi wait-ready first.`,
   ecapi join-command --roles worker,gpu --ttl 30m --max-uses 1 -o json`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateRoles(opts.Roles); err != nil {
+			if err := cmdutil.ValidateRoles(opts.Roles); err != nil {
 				return err
 			}
 			if err := cmdutil.ValidateOutput(opts.Output, "text", "json", "shell"); err != nil {
@@ -76,25 +76,6 @@ Ready the server answers 409: run ecapi wait-ready first.`,
 	_ = cmd.RegisterFlagCompletionFunc("roles", cmdutil.CompleteRoles(f))
 	_ = cmd.RegisterFlagCompletionFunc("output", cmdutil.CompleteOutput("text", "json", "shell"))
 	return cmd
-}
-
-// validateRoles catches what the server would refuse with a 400 anyway,
-// as a usage error before any network call.
-func validateRoles(roles []string) error {
-	if len(roles) == 0 {
-		return cmdutil.FlagErrorf("--roles is required, e.g. --roles controller")
-	}
-	seen := map[string]bool{}
-	for _, r := range roles {
-		switch {
-		case strings.TrimSpace(r) == "":
-			return cmdutil.FlagErrorf("--roles has an empty role name")
-		case seen[r]:
-			return cmdutil.FlagErrorf("--roles names %q twice", r)
-		}
-		seen[r] = true
-	}
-	return nil
 }
 
 // JoinCommand is the -o json document.
