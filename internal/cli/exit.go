@@ -50,9 +50,6 @@ func handleError(w io.Writer, err error) ExitCode {
 	if err == nil {
 		return ExitOK
 	}
-	if errors.Is(err, cmdutil.ErrSilent) {
-		return ExitError
-	}
 	code, msg := classify(err)
 	fmt.Fprintf(w, "Error: %s\n", msg)
 	return code
@@ -89,8 +86,6 @@ func classify(err error) (ExitCode, string) {
 		return ExitError, fmt.Sprintf("%v; check --server and that `ecapi serve` runs there", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitError, fmt.Sprintf("%v; the command ran out of time: raise --timeout", err)
-	case errors.Is(err, cmdutil.ErrNotImplemented):
-		return ExitError, err.Error()
 	}
 	return ExitError, err.Error()
 }

@@ -3,7 +3,6 @@
 package cmdutil
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -33,28 +32,12 @@ type AuthError struct{ Err error }
 func (e *AuthError) Error() string { return e.Err.Error() }
 func (e *AuthError) Unwrap() error { return e.Err }
 
-// ErrSilent means the command already told the user; exit 1 without a message.
-var ErrSilent = errors.New("silent error")
-
-// ErrNotImplemented is returned by verbs that are planned but not built yet.
-var ErrNotImplemented = errors.New("not implemented yet")
-
 // NoArgs rejects positional arguments with a usage error.
 func NoArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return FlagErrorf("%q takes no arguments, got %q", cmd.CommandPath(), args[0])
 	}
 	return nil
-}
-
-// ExactArgs requires n positional arguments, with a usage error otherwise.
-func ExactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return FlagErrorf("%q needs %s", cmd.CommandPath(), what)
-		}
-		return nil
-	}
 }
 
 // MutuallyExclusive fails when more than one of the given conditions holds.
